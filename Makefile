@@ -1,0 +1,40 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (every check).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+PREFIX ?= /usr/local
+
+.PHONY: demo test fmt clippy rust-test c-test python-test java-test build release install examples
+
+demo: release
+	./target/release/zcopy bench
+
+release:
+	$(CARGO) build --release -p zcopy-cli -p zcopy-ffi
+
+build:
+	$(CARGO) build --workspace
+
+test: fmt clippy rust-test c-test python-test java-test
+	@echo "make test: all checks passed"
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test --workspace
+
+c-test:
+	bash tests/c/run.sh
+
+python-test:
+	bash bindings-python/scripts/test.sh
+
+java-test:
+	bash bindings-java/scripts/test.sh
+
+install:
+	bash ffi-c/scripts/install.sh "$(PREFIX)"

@@ -1,0 +1,1 @@
+//! zcopy-jni (filled by its issue).

@@ -1,0 +1,1 @@
+//! zcopy-python (filled by its issue).

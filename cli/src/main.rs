@@ -1,0 +1,2 @@
+//! The zcopy command.
+fn main() {}

@@ -1,0 +1,68 @@
+//! Options of a transfer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::method::Method;
+
+/// Called when a syscall or wait is interrupted by a signal (EINTR). Returning `true` stops the
+/// transfer with an `Os(EINTR)` error carrying the progress, so a host language can raise its
+/// own exception (Python's KeyboardInterrupt); `false` retries.
+pub type InterruptHook = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How to transfer. `Options::default()` is Auto, from the source's position, to EOF, waiting.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Which method; Auto picks and falls back.
+    pub method: Method,
+    /// `Some(off)`: read from `off`, the source's file position is unchanged.
+    /// `None`: use and advance the source's file position.
+    pub offset: Option<u64>,
+    /// `Some(n)`: at most `n` bytes. `None`: until the source's EOF.
+    pub count: Option<u64>,
+    /// One deadline for the whole call. `None`: wait as long as it takes (poll, never spin);
+    /// `Some(ZERO)`: return WouldBlock at the first wait; `Some(d)`: TimedOut after `d`.
+    pub timeout: Option<Duration>,
+    /// Whether an explicit method may fall back to the next one in the chain.
+    pub fallback: bool,
+    /// Called on EINTR; see [`InterruptHook`].
+    pub on_interrupt: Option<InterruptHook>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("method", &self.method)
+            .field("offset", &self.offset)
+            .field("count", &self.count)
+            .field("timeout", &self.timeout)
+            .field("fallback", &self.fallback)
+            .field("on_interrupt", &self.on_interrupt.is_some())
+            .finish()
+    }
+}
+
+impl Options {
+    /// Defaults with this method.
+    pub fn with_method(method: Method) -> Options {
+        Options { method, ..Options::default() }
+    }
+}
+
+/// How to relay. `RelayOptions::default()` waits as long as both directions are open.
+#[derive(Clone, Default)]
+pub struct RelayOptions {
+    /// One deadline for the whole relay; `None` waits for both directions to end.
+    pub timeout: Option<Duration>,
+    /// Called on EINTR; see [`InterruptHook`].
+    pub on_interrupt: Option<InterruptHook>,
+}
+
+impl std::fmt::Debug for RelayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayOptions")
+            .field("timeout", &self.timeout)
+            .field("on_interrupt", &self.on_interrupt.is_some())
+            .finish()
+    }
+}

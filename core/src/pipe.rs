@@ -1,0 +1,96 @@
+//! A bounded pool of kernel pipes for splice.
+//!
+//! splice needs a pipe on one side; moving file -> socket or socket -> socket goes through an
+//! internal pipe. Creating and growing one costs three syscalls, so idle pipes are kept for the
+//! next call. A pipe still holding bytes after an error is closed, never reused: its bytes
+//! belong to a stream that has ended.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+
+use crate::sys;
+
+/// At most this many idle pipes are kept; more are closed on release.
+const POOL_MAX: usize = 16;
+/// Pipes are grown towards this size (capped by /proc/sys/fs/pipe-max-size).
+const WANTED_CAPACITY: usize = 1 << 20;
+
+/// A pipe owned by the engine, with its capacity and how many bytes it holds.
+pub struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    capacity: usize,
+    /// Bytes spliced in and not yet spliced out.
+    pub held: usize,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let (read, write) = sys::pipe()?;
+        let capacity = grow(write.as_fd());
+        Ok(Pipe { read, write, capacity, held: 0 })
+    }
+
+    /// The read end.
+    pub fn reader(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// The write end.
+    pub fn writer(&self) -> BorrowedFd<'_> {
+        self.write.as_fd()
+    }
+
+    /// Bytes the pipe can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// Grows the pipe to the wanted size or the system maximum, quietly keeping the default when
+/// the kernel refuses (EPERM when the user's pipe quota is used up).
+fn grow(fd: BorrowedFd<'_>) -> usize {
+    let target = WANTED_CAPACITY.min(max_pipe_size());
+    match sys::set_pipe_size(fd, target as i32) {
+        Ok(n) => n,
+        Err(_) => sys::get_pipe_size(fd).unwrap_or(65536),
+    }
+}
+
+fn max_pipe_size() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    })
+}
+
+static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
+
+/// Takes an idle pipe from the pool, or makes one.
+pub fn acquire() -> io::Result<Pipe> {
+    let idle = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    match idle {
+        Some(p) => Ok(p),
+        None => Pipe::new(),
+    }
+}
+
+/// Returns a pipe to the pool if it is empty and the pool has room; otherwise closes it.
+pub fn release(pipe: Pipe) {
+    if pipe.held != 0 {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < POOL_MAX {
+        pool.push(pipe);
+    }
+}
+
+/// Idle pipes in the pool (for tests of the bound).
+pub fn idle_count() -> usize {
+    POOL.lock().unwrap_or_else(|p| p.into_inner()).len()
+}

@@ -1,0 +1,1 @@
+//! Which method for which fd pair, and the fallback chain.

@@ -1,0 +1,48 @@
+//! What a call did: bytes, method, syscalls, fallbacks, MSG_ZEROCOPY completions.
+
+use std::time::Duration;
+
+use crate::method::Method;
+
+/// One method given up on during a call, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    /// The method given up on.
+    pub from: Method,
+    /// The method tried next.
+    pub to: Method,
+    /// Why: the errno that triggered it, or a short reason.
+    pub reason: String,
+    /// The errno behind it, if one.
+    pub errno: Option<i32>,
+}
+
+/// The outcome of a transfer, on success and (inside [`crate::Error`]) on failure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Bytes that reached the destination.
+    pub bytes: u64,
+    /// The method that moved the last bytes (the requested one when nothing moved).
+    pub method: Method,
+    /// Every syscall the call issued, classification and bookkeeping included.
+    pub syscalls: u64,
+    /// Each method given up on, in order.
+    pub fallbacks: Vec<Fallback>,
+    /// MSG_ZEROCOPY sends whose completion arrived.
+    pub zc_sends: u64,
+    /// ... and how many of those the kernel copied anyway (always all of them on loopback).
+    pub zc_copied: u64,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+}
+
+/// Bytes moved each way by [`crate::relay()`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Bytes delivered from `a` to `b`.
+    pub a_to_b: u64,
+    /// Bytes delivered from `b` to `a`.
+    pub b_to_a: u64,
+    /// Every syscall the relay issued.
+    pub syscalls: u64,
+}

@@ -1,0 +1,1 @@
+//! zcopy-ffi (filled by its issue).
