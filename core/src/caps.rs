@@ -26,7 +26,10 @@ impl Capabilities {
 
     /// The supported explicit methods.
     pub fn methods(&self) -> Vec<Method> {
-        Method::EXPLICIT.into_iter().filter(|m| self.supports(*m)).collect()
+        Method::EXPLICIT
+            .into_iter()
+            .filter(|m| self.supports(*m))
+            .collect()
     }
 }
 
@@ -43,23 +46,44 @@ fn probe() -> Capabilities {
             *bits |= 1 << m as u32;
         }
     };
-    let src = sys::memfd(c"zcopy-probe-src").ok().filter(|f| sys::write(f.as_fd(), b"z").is_ok());
+    let src = sys::memfd(c"zcopy-probe-src")
+        .ok()
+        .filter(|f| sys::write(f.as_fd(), b"z").is_ok());
     let dst = sys::memfd(c"zcopy-probe-dst").ok();
     if let (Some(src), Some(dst)) = (&src, &dst) {
         let mut off = 0;
-        set(&mut bits, Method::CopyFileRange, sys::copy_file_range(src.as_fd(), Some(&mut off), dst.as_fd(), 1).is_ok_and(|n| n == 1));
-        set(&mut bits, Method::Mmap, sys::Mapping::new(src.as_fd(), 0, 1).is_ok());
+        set(
+            &mut bits,
+            Method::CopyFileRange,
+            sys::copy_file_range(src.as_fd(), Some(&mut off), dst.as_fd(), 1).is_ok_and(|n| n == 1),
+        );
+        set(
+            &mut bits,
+            Method::Mmap,
+            sys::Mapping::new(src.as_fd(), 0, 1).is_ok(),
+        );
         if let Ok((r, w)) = sys::pipe() {
             let mut off = 0;
-            set(&mut bits, Method::Sendfile, sys::sendfile(w.as_fd(), src.as_fd(), Some(&mut off), 1).is_ok_and(|n| n == 1));
+            set(
+                &mut bits,
+                Method::Sendfile,
+                sys::sendfile(w.as_fd(), src.as_fd(), Some(&mut off), 1).is_ok_and(|n| n == 1),
+            );
             let mut off = 0;
-            let into = sys::splice(src.as_fd(), Some(&mut off), w.as_fd(), 1, 0).is_ok_and(|n| n == 1);
-            set(&mut bits, Method::Splice, into && sys::splice(r.as_fd(), None, dst.as_fd(), 2, 0).is_ok());
+            let into =
+                sys::splice(src.as_fd(), Some(&mut off), w.as_fd(), 1, 0).is_ok_and(|n| n == 1);
+            set(
+                &mut bits,
+                Method::Splice,
+                into && sys::splice(r.as_fd(), None, dst.as_fd(), 2, 0).is_ok(),
+            );
         }
     }
     let zc = sys::socket(libc::AF_INET, libc::SOCK_STREAM)
         .or_else(|_| sys::socket(libc::AF_INET6, libc::SOCK_STREAM))
-        .is_ok_and(|s| sys::setsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).is_ok());
+        .is_ok_and(|s| {
+            sys::setsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).is_ok()
+        });
     let mmap = bits & 1 << Method::Mmap as u32 != 0;
     set(&mut bits, Method::MsgZerocopy, zc && mmap);
     Capabilities { bits }

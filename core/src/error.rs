@@ -97,7 +97,10 @@ pub struct Error {
 impl Error {
     /// An error with an empty report (nothing moved).
     pub fn new(kind: ErrorKind) -> Error {
-        Error { kind, report: Report::default() }
+        Error {
+            kind,
+            report: Report::default(),
+        }
     }
 
     /// An OS error from an errno value.
@@ -151,6 +154,13 @@ impl fmt::Display for Error {
         write!(f, "{}", self.kind)?;
         if self.report.bytes > 0 {
             write!(f, " (after {} bytes)", self.report.bytes)?;
+        }
+        if self.report.undelivered > 0 {
+            write!(
+                f,
+                "; {} bytes taken from the source were not delivered",
+                self.report.undelivered
+            )?;
         }
         Ok(())
     }

@@ -96,12 +96,18 @@ impl FdInfo {
 
     /// Can make a caller wait (and so needs poll and O_NONBLOCK for deadlines).
     pub fn may_block(&self) -> bool {
-        matches!(self.kind, FdKind::Pipe | FdKind::Stream(_) | FdKind::Datagram | FdKind::Char | FdKind::Other)
+        matches!(
+            self.kind,
+            FdKind::Pipe | FdKind::Stream(_) | FdKind::Datagram | FdKind::Char | FdKind::Other
+        )
     }
 
     /// A TCP socket (IPv4 or IPv6).
     pub fn is_tcp(&self) -> bool {
-        matches!(self.kind, FdKind::Stream(SockFamily::Inet | SockFamily::Inet6))
+        matches!(
+            self.kind,
+            FdKind::Stream(SockFamily::Inet | SockFamily::Inet6)
+        )
     }
 
     /// A stream socket of any family.
@@ -127,7 +133,12 @@ pub fn classify(fd: BorrowedFd<'_>) -> Result<FdInfo> {
         FdKind::Block => block_size(fd),
         _ => st.st_size.max(0) as u64,
     };
-    Ok(FdInfo { kind, size, dev_ino: (st.st_dev, st.st_ino), flags })
+    Ok(FdInfo {
+        kind,
+        size,
+        dev_ino: (st.st_dev, st.st_ino),
+        flags,
+    })
 }
 
 fn socket_kind(fd: BorrowedFd<'_>) -> Result<FdKind> {
@@ -145,7 +156,9 @@ fn socket_kind(fd: BorrowedFd<'_>) -> Result<FdKind> {
 
 /// A block device's size is not in st_size; its end is where SEEK_END lands.
 fn block_size(fd: BorrowedFd<'_>) -> u64 {
-    let Ok(here) = sys::lseek(fd, 0, libc::SEEK_CUR) else { return 0 };
+    let Ok(here) = sys::lseek(fd, 0, libc::SEEK_CUR) else {
+        return 0;
+    };
     let end = sys::lseek(fd, 0, libc::SEEK_END).unwrap_or(0);
     let _ = sys::lseek(fd, here as i64, libc::SEEK_SET);
     end
@@ -160,7 +173,11 @@ pub(crate) fn check_readable(info: &FdInfo, what: &str) -> Result<()> {
                 "{what} is a datagram socket: message boundaries cannot be kept in a byte stream"
             )));
         }
-        FdKind::Other => return Err(Error::unsupported(format!("{what} is not a file, pipe or socket"))),
+        FdKind::Other => {
+            return Err(Error::unsupported(format!(
+                "{what} is not a file, pipe or socket"
+            )));
+        }
         _ => {}
     }
     if matches!(info.access(), Access::Write | Access::None) {
@@ -178,7 +195,11 @@ pub(crate) fn check_writable(info: &FdInfo, what: &str) -> Result<()> {
                 "{what} is a datagram socket: a byte stream would be cut into arbitrary datagrams"
             )));
         }
-        FdKind::Other => return Err(Error::unsupported(format!("{what} is not a file, pipe or socket"))),
+        FdKind::Other => {
+            return Err(Error::unsupported(format!(
+                "{what} is not a file, pipe or socket"
+            )));
+        }
         _ => {}
     }
     if matches!(info.access(), Access::Read | Access::None) {

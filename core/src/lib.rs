@@ -17,6 +17,7 @@
 mod caps;
 mod error;
 pub mod fd;
+mod mechanism;
 mod method;
 mod options;
 mod pipe;
@@ -35,8 +36,8 @@ pub use method::Method;
 pub use options::{InterruptHook, Options, RelayOptions};
 pub use relay::{RelayError, relay, relay_fds};
 pub use report::{Fallback, RelayReport, Report};
-pub use transfer::{transfer, transfer_fds};
 pub use sys::ExternalBuffer;
+pub use transfer::{transfer, transfer_fds};
 pub use zerocopy::{SenderStats, ZeroCopySender};
 
 /// The crate version ("0.1.0"): bindings compare it with their own to refuse a mismatched

@@ -82,7 +82,10 @@ impl FromStr for Method {
     fn from_str(s: &str) -> Result<Method, crate::Error> {
         Method::from_name(s).ok_or_else(|| {
             let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-            crate::Error::invalid(format!("unknown method {s:?} (expected one of {})", names.join(", ")))
+            crate::Error::invalid(format!(
+                "unknown method {s:?} (expected one of {})",
+                names.join(", ")
+            ))
         })
     }
 }

@@ -45,7 +45,10 @@ impl std::fmt::Debug for Options {
 impl Options {
     /// Defaults with this method.
     pub fn with_method(method: Method) -> Options {
-        Options { method, ..Options::default() }
+        Options {
+            method,
+            ..Options::default()
+        }
     }
 }
 

@@ -23,7 +23,11 @@ pub struct RelayError {
 
 impl std::fmt::Display for RelayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "relay failed after {} bytes a->b and {} bytes b->a: {}", self.report.a_to_b, self.report.b_to_a, self.error)
+        write!(
+            f,
+            "relay failed after {} bytes a->b and {} bytes b->a: {}",
+            self.report.a_to_b, self.report.b_to_a, self.error
+        )
     }
 }
 
@@ -62,9 +66,14 @@ pub fn relay(a: impl AsFd, b: impl AsFd, opts: &RelayOptions) -> Result<RelayRep
 /// InvalidArgument; the engine works on duplicates, so a concurrent close of a number cannot
 /// redirect the relay to another file.
 pub fn relay_fds(a: RawFd, b: RawFd, opts: &RelayOptions) -> Result<RelayReport, RelayError> {
-    let wrap = |error: Error| RelayError { error, report: RelayReport::default() };
+    let wrap = |error: Error| RelayError {
+        error,
+        report: RelayReport::default(),
+    };
     if a < 0 || b < 0 {
-        return Err(wrap(Error::invalid(format!("negative file descriptor ({a}, {b})"))));
+        return Err(wrap(Error::invalid(format!(
+            "negative file descriptor ({a}, {b})"
+        ))));
     }
     let a = sys::dup(a).map_err(|e| wrap(e.into()))?;
     let b = sys::dup(b).map_err(|e| wrap(e.into()))?;
@@ -75,12 +84,19 @@ fn check_stream(info: &FdInfo, what: &str) -> Result<()> {
     fd::check_readable(info, what)?;
     fd::check_writable(info, what)?;
     if !info.is_stream() {
-        return Err(Error::unsupported(format!("{what} is not a stream socket: relay joins two stream sockets")));
+        return Err(Error::unsupported(format!(
+            "{what} is not a stream socket: relay joins two stream sockets"
+        )));
     }
     Ok(())
 }
 
-fn run(a: BorrowedFd<'_>, b: BorrowedFd<'_>, opts: &RelayOptions, report: &mut RelayReport) -> Result<()> {
+fn run(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    opts: &RelayOptions,
+    report: &mut RelayReport,
+) -> Result<()> {
     let ai = fd::classify(a)?;
     let bi = fd::classify(b)?;
     check_stream(&ai, "a")?;
@@ -90,8 +106,18 @@ fn run(a: BorrowedFd<'_>, b: BorrowedFd<'_>, opts: &RelayOptions, report: &mut R
     let _nb_b = NonblockGuard::set(b, &bi)?;
     let mut guard = SigpipeGuard::new();
     let mut dirs = [
-        Direction { pipe: pipe::acquire()?, eof: false, shut: false, moved: 0 },
-        Direction { pipe: pipe::acquire()?, eof: false, shut: false, moved: 0 },
+        Direction {
+            pipe: pipe::acquire()?,
+            eof: false,
+            shut: false,
+            moved: 0,
+        },
+        Direction {
+            pipe: pipe::acquire()?,
+            eof: false,
+            shut: false,
+            moved: 0,
+        },
     ];
     let result = pump(a, b, &mut dirs, deadline, opts, report);
     if let Err(e) = &result
@@ -121,7 +147,13 @@ fn pump(
         for (i, d) in dirs.iter_mut().enumerate() {
             let (from, to, from_i, to_i) = if i == 0 { (a, b, 0, 1) } else { (b, a, 1, 0) };
             if !d.eof && d.pipe.held < d.pipe.capacity() {
-                match sys::splice(from, None, d.pipe.writer(), d.pipe.capacity() - d.pipe.held, flags) {
+                match sys::splice(
+                    from,
+                    None,
+                    d.pipe.writer(),
+                    d.pipe.capacity() - d.pipe.held,
+                    flags,
+                ) {
                     Ok(0) => {
                         d.eof = true;
                         progress = true;
@@ -130,7 +162,9 @@ fn pump(
                         d.pipe.held += n;
                         progress = true;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => want[from_i] |= sys::POLLIN,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        want[from_i] |= sys::POLLIN
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => progress = true,
                     Err(e) => return Err(e.into()),
                 }
@@ -142,7 +176,9 @@ fn pump(
                         d.moved += n as u64;
                         progress = true;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => want[to_i] |= sys::POLLOUT,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        want[to_i] |= sys::POLLOUT
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => progress = true,
                     Err(e) => return Err(e.into()),
                 }

@@ -32,6 +32,9 @@ pub struct Report {
     pub zc_sends: u64,
     /// ... and how many of those the kernel copied anyway (always all of them on loopback).
     pub zc_copied: u64,
+    /// Bytes taken from a pipe or socket source that could not be delivered (non-zero only
+    /// inside an error: the source cannot take them back).
+    pub undelivered: u64,
     /// Wall time of the call.
     pub elapsed: Duration,
 }

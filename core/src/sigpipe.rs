@@ -20,12 +20,22 @@ pub struct SigpipeGuard {
 impl SigpipeGuard {
     /// Blocks SIGPIPE unless it is ignored process-wide.
     pub fn new() -> SigpipeGuard {
-        let idle = SigpipeGuard { active: false, was_blocked: true, was_pending: true, saw_epipe: false };
+        let idle = SigpipeGuard {
+            active: false,
+            was_blocked: true,
+            was_pending: true,
+            saw_epipe: false,
+        };
         if sys::sigpipe_ignored().unwrap_or(false) {
             return idle;
         }
         match sys::block_sigpipe() {
-            Ok((was_blocked, was_pending)) => SigpipeGuard { active: true, was_blocked, was_pending, saw_epipe: false },
+            Ok((was_blocked, was_pending)) => SigpipeGuard {
+                active: true,
+                was_blocked,
+                was_pending,
+                saw_epipe: false,
+            },
             Err(_) => idle,
         }
     }

@@ -36,7 +36,10 @@ pub(crate) fn advance_kernel_id(key: (u64, u64), n: u32) {
 /// Turns SO_ZEROCOPY on (it is off by default and must be set before MSG_ZEROCOPY sends).
 pub(crate) fn enable(sock: BorrowedFd<'_>) -> Result<()> {
     sys::setsockopt_int(sock, libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).map_err(|e| {
-        if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::EINVAL)) {
+        if matches!(
+            e.raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::EINVAL)
+        ) {
             Error::unsupported(format!("SO_ZEROCOPY refused by the kernel: {e}"))
         } else {
             e.into()
@@ -59,7 +62,10 @@ pub(crate) struct Completions {
 
 impl Completions {
     pub(crate) fn new(base: u32) -> Completions {
-        Completions { base, ..Completions::default() }
+        Completions {
+            base,
+            ..Completions::default()
+        }
     }
 
     /// Every relative id below this has completed.
@@ -109,7 +115,12 @@ impl Completions {
 
     /// Waits until relative ids below `upto` have all completed, or the deadline passes.
     /// Returns whether they all did.
-    pub(crate) fn wait_for(&mut self, sock: BorrowedFd<'_>, upto: u64, deadline: Option<Instant>) -> Result<bool> {
+    pub(crate) fn wait_for(
+        &mut self,
+        sock: BorrowedFd<'_>,
+        upto: u64,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
         loop {
             self.drain(sock)?;
             if self.watermark >= upto {
@@ -210,13 +221,20 @@ impl ZeroCopySender {
         let info = fd::classify(sock.as_fd())?;
         match info.kind {
             fd::FdKind::Stream(_) | fd::FdKind::Datagram if !info.is_tcp() => {
-                return Err(Error::unsupported("MSG_ZEROCOPY needs a TCP socket (Unix and UDP sockets cannot do it)"));
+                return Err(Error::unsupported(
+                    "MSG_ZEROCOPY needs a TCP socket (Unix and UDP sockets cannot do it)",
+                ));
             }
             fd::FdKind::Stream(_) => {}
             _ => return Err(Error::invalid("not a socket")),
         }
         enable(sock.as_fd())?;
         let key = info.dev_ino;
+        // A transfer that returned with completions due owns the first ids: let them arrive.
+        crate::mechanism::msg_zerocopy::wait_parked(
+            key,
+            Some(Instant::now() + Duration::from_secs(30)),
+        );
         let base = next_kernel_id(key);
         Ok(ZeroCopySender {
             sock,
@@ -255,7 +273,8 @@ impl ZeroCopySender {
                     Some(libc::ENOBUFS) => {
                         let upto = (self.completions.watermark() + 1).min(self.issued);
                         let deadline = Instant::now() + Duration::from_secs(1);
-                        self.completions.wait_for(self.sock.as_fd(), upto, Some(deadline))?;
+                        self.completions
+                            .wait_for(self.sock.as_fd(), upto, Some(deadline))?;
                     }
                     _ if sent == 0 => return Err(e.into()),
                     // Part of the buffer is in flight: keep it until that part completes.
@@ -300,7 +319,8 @@ impl ZeroCopySender {
     /// pending send to complete. Returns the id below which every send has completed.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<u64> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.completions.wait_for(self.sock.as_fd(), self.issued, deadline)?;
+        self.completions
+            .wait_for(self.sock.as_fd(), self.issued, deadline)?;
         self.release();
         Ok(self.done())
     }
@@ -346,7 +366,11 @@ impl Drop for ZeroCopySender {
         if self.pending.is_empty() {
             return;
         }
-        let _ = self.completions.wait_for(self.sock.as_fd(), self.issued, Some(Instant::now() + Duration::from_secs(30)));
+        let _ = self.completions.wait_for(
+            self.sock.as_fd(),
+            self.issued,
+            Some(Instant::now() + Duration::from_secs(30)),
+        );
         self.release();
         self.leak_pending();
     }

@@ -36,7 +36,9 @@ impl Mapping {
         let page = page_size() as u64;
         let aligned = offset - offset % page;
         let skew = (offset - aligned) as usize;
-        let map_len = len.checked_add(skew).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let map_len = len
+            .checked_add(skew)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: a fresh mapping (addr NULL) touches no existing memory; args are validated by
         // the kernel.
         let p = unsafe {
@@ -53,20 +55,21 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let base = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         // SAFETY: [p, p + map_len) is the mapping just created. The advice is only a hint.
         let _ = cvt(unsafe { libc::madvise(p, map_len, libc::MADV_SEQUENTIAL) });
-        Ok(Mapping { base, map_len, skew, len })
+        Ok(Mapping {
+            base,
+            map_len,
+            skew,
+            len,
+        })
     }
 
     /// Length of the requested range.
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// Whether the range is empty (never: `new` is called with len > 0).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Pointer to byte `at` of the requested range, for the kernel to read `n` bytes from.
@@ -85,11 +88,22 @@ impl Mapping {
     }
 
     /// `send(2)` of `[at, at + n)` of the mapping to a socket, with `flags` | MSG_NOSIGNAL.
-    pub fn send_to(&self, fd: BorrowedFd<'_>, at: usize, n: usize, flags: i32) -> io::Result<usize> {
+    pub fn send_to(
+        &self,
+        fd: BorrowedFd<'_>,
+        at: usize,
+        n: usize,
+        flags: i32,
+    ) -> io::Result<usize> {
         let n = n.min(self.len - at).min(super::MAX_RW);
         // SAFETY: [at, at + n) lies inside the mapping, which is alive for the call.
         let r = cvt(unsafe {
-            libc::send(fd.as_raw_fd(), self.ptr_at(at).cast(), n, flags | libc::MSG_NOSIGNAL)
+            libc::send(
+                fd.as_raw_fd(),
+                self.ptr_at(at).cast(),
+                n,
+                flags | libc::MSG_NOSIGNAL,
+            )
         })?;
         Ok(r as usize)
     }

@@ -32,7 +32,11 @@ fn count() {
 /// Turns a libc return value of -1 into `io::Error::last_os_error()`, counting the call.
 fn cvt<T: Copy + PartialEq + From<i8>>(ret: T) -> io::Result<T> {
     count();
-    if ret == T::from(-1) { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// The kernel's per-call cap for sendfile, copy_file_range and read/write (MAX_RW_COUNT).
@@ -74,9 +78,7 @@ pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
     let mut val: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: val/len point to valid storage of the sizes given.
-    cvt(unsafe {
-        libc::getsockopt(fd.as_raw_fd(), level, name, (&raw mut val).cast(), &mut len)
-    })?;
+    cvt(unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&raw mut val).cast(), &mut len) })?;
     Ok(val)
 }
 
@@ -122,21 +124,20 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// `send(2)` with MSG_NOSIGNAL (and extra `flags`).
-pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
-    let len = buf.len().min(MAX_RW);
-    // SAFETY: buf is valid for reads of `len` bytes.
-    let n = cvt(unsafe {
-        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), len, flags | libc::MSG_NOSIGNAL)
-    })?;
-    Ok(n as usize)
-}
-
 /// `sendfile(2)`: `off` None uses and advances `src`'s file position.
-pub fn sendfile(dst: BorrowedFd<'_>, src: BorrowedFd<'_>, off: Option<&mut u64>, len: usize) -> io::Result<usize> {
+pub fn sendfile(
+    dst: BorrowedFd<'_>,
+    src: BorrowedFd<'_>,
+    off: Option<&mut u64>,
+    len: usize,
+) -> io::Result<usize> {
     let len = len.min(MAX_RW);
     let mut o: libc::off_t = off.as_ref().map_or(0, |o| **o as libc::off_t);
-    let p: *mut libc::off_t = if off.is_some() { &mut o } else { std::ptr::null_mut() };
+    let p: *mut libc::off_t = if off.is_some() {
+        &mut o
+    } else {
+        std::ptr::null_mut()
+    };
     // SAFETY: p is null or points to `o`, which outlives the call.
     let n = cvt(unsafe { libc::sendfile(dst.as_raw_fd(), src.as_raw_fd(), p, len) })?;
     if let Some(off) = off {
@@ -146,13 +147,29 @@ pub fn sendfile(dst: BorrowedFd<'_>, src: BorrowedFd<'_>, off: Option<&mut u64>,
 }
 
 /// `copy_file_range(2)`: `off_in` None uses and advances `src`'s file position.
-pub fn copy_file_range(src: BorrowedFd<'_>, off_in: Option<&mut u64>, dst: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+pub fn copy_file_range(
+    src: BorrowedFd<'_>,
+    off_in: Option<&mut u64>,
+    dst: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
     let len = len.min(MAX_RW);
     let mut o: libc::loff_t = off_in.as_ref().map_or(0, |o| **o as libc::loff_t);
-    let p: *mut libc::loff_t = if off_in.is_some() { &mut o } else { std::ptr::null_mut() };
+    let p: *mut libc::loff_t = if off_in.is_some() {
+        &mut o
+    } else {
+        std::ptr::null_mut()
+    };
     // SAFETY: p is null or points to `o`; a null off_out means "the destination's position".
     let n = cvt(unsafe {
-        libc::copy_file_range(src.as_raw_fd(), p, dst.as_raw_fd(), std::ptr::null_mut(), len, 0)
+        libc::copy_file_range(
+            src.as_raw_fd(),
+            p,
+            dst.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            0,
+        )
     })?;
     if let Some(off) = off_in {
         *off = o as u64;
@@ -161,13 +178,30 @@ pub fn copy_file_range(src: BorrowedFd<'_>, off_in: Option<&mut u64>, dst: Borro
 }
 
 /// `splice(2)` from `src` (at `off_in`, or its position when None) to `dst` at its position.
-pub fn splice(src: BorrowedFd<'_>, off_in: Option<&mut u64>, dst: BorrowedFd<'_>, len: usize, flags: u32) -> io::Result<usize> {
+pub fn splice(
+    src: BorrowedFd<'_>,
+    off_in: Option<&mut u64>,
+    dst: BorrowedFd<'_>,
+    len: usize,
+    flags: u32,
+) -> io::Result<usize> {
     let len = len.min(MAX_RW);
     let mut o: libc::loff_t = off_in.as_ref().map_or(0, |o| **o as libc::loff_t);
-    let p: *mut libc::loff_t = if off_in.is_some() { &mut o } else { std::ptr::null_mut() };
+    let p: *mut libc::loff_t = if off_in.is_some() {
+        &mut o
+    } else {
+        std::ptr::null_mut()
+    };
     // SAFETY: p is null or points to `o`, which outlives the call.
     let n = cvt(unsafe {
-        libc::splice(src.as_raw_fd(), p, dst.as_raw_fd(), std::ptr::null_mut(), len, flags)
+        libc::splice(
+            src.as_raw_fd(),
+            p,
+            dst.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            flags,
+        )
     })?;
     if let Some(off) = off_in {
         *off = o as u64;
@@ -199,14 +233,6 @@ pub fn get_pipe_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }).map(|n| n as usize)
 }
 
-/// `ioctl(FIONREAD)`: bytes waiting to be read (pipes and sockets).
-pub fn fionread(fd: BorrowedFd<'_>) -> io::Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int to the pointer.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &raw mut n) })?;
-    Ok(n.max(0) as usize)
-}
-
 /// `shutdown(SHUT_WR)`.
 pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: no pointers.
@@ -214,11 +240,15 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// Readiness wanted from / reported by [`poll`].
-pub use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
+pub use libc::{POLLIN, POLLOUT};
 
 /// `poll(2)` on up to a few fds. `timeout` None waits forever. Returns the revents per fd.
 pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Result<[i16; 4]> {
-    let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 4];
     let n = fds.len().min(4);
     for (slot, (fd, ev)) in pfds.iter_mut().zip(fds) {
         slot.fd = fd.as_raw_fd();
@@ -283,7 +313,10 @@ pub fn block_sigpipe() -> io::Result<(bool, bool)> {
 /// Consumes a pending SIGPIPE of this thread (or process), if there is one, without waiting.
 pub fn consume_sigpipe() {
     let set = sigpipe_set();
-    let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid set and timespec; a null siginfo is allowed. EAGAIN (none pending) is fine.
     let _ = cvt(unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) });
 }
@@ -294,13 +327,6 @@ pub fn unblock_sigpipe() {
     // SAFETY: valid set; a null old-set pointer is allowed.
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
     count();
-}
-
-/// Sends one SIGPIPE to the calling thread (tests of the SIGPIPE guard use it).
-pub fn raise_sigpipe_on_thread() -> io::Result<()> {
-    // SAFETY: pthread_self is always valid for the calling thread.
-    let rc = unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGPIPE) };
-    if rc != 0 { Err(io::Error::from_raw_os_error(rc)) } else { Ok(()) }
 }
 
 /// `memfd_create(2)` (used by the capability probe; no file system needed).

@@ -37,7 +37,12 @@ pub fn send_zerocopy(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let len = buf.len().min(super::MAX_RW);
     // SAFETY: buf is valid for reads of `len` bytes for the call.
     let n = cvt(unsafe {
-        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), len, libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL)
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            len,
+            libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL,
+        )
     })?;
     Ok(n as usize)
 }
@@ -77,7 +82,12 @@ impl ExternalBuffer {
         let len = (self.len - at.min(self.len)).min(super::MAX_RW);
         // SAFETY: [ptr + at, ptr + at + len) is inside the buffer the creator vouched for.
         let n = cvt(unsafe {
-            libc::send(fd.as_raw_fd(), self.ptr.add(at).cast(), len, libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL)
+            libc::send(
+                fd.as_raw_fd(),
+                self.ptr.add(at).cast(),
+                len,
+                libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL,
+            )
         })?;
         Ok(n as usize)
     }
@@ -96,7 +106,11 @@ pub fn recv_zc_completions(fd: BorrowedFd<'_>, out: &mut Vec<ZcCompletion>) -> i
         msg.msg_controllen = std::mem::size_of_val(&control);
         // SAFETY: msg points to valid control storage of the length given.
         let r = cvt(unsafe {
-            libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT)
+            libc::recvmsg(
+                fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
         });
         match r {
             Ok(_) => {}
@@ -112,7 +126,9 @@ pub fn recv_zc_completions(fd: BorrowedFd<'_>, out: &mut Vec<ZcCompletion>) -> i
                 let ip = (c.cmsg_level == libc::SOL_IP && c.cmsg_type == libc::IP_RECVERR)
                     || (c.cmsg_level == libc::SOL_IPV6 && c.cmsg_type == libc::IPV6_RECVERR);
                 if ip {
-                    let ee = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast::<libc::sock_extended_err>());
+                    let ee = std::ptr::read_unaligned(
+                        libc::CMSG_DATA(cm).cast::<libc::sock_extended_err>(),
+                    );
                     if ee.ee_errno == 0 && ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY {
                         out.push(ZcCompletion {
                             lo: ee.ee_info,

@@ -1,0 +1,37 @@
+//! `copy_file_range(2)`: file to file, in the kernel (reflinks or server-side copy where the
+//! file system can).
+
+use crate::sys;
+use crate::transfer::{Job, Pos, Side, Step, Stop};
+
+pub(crate) fn run(job: &mut Job<'_>) -> Step {
+    let mut first = true;
+    loop {
+        if job.done() {
+            return Ok(());
+        }
+        let want = job.want(sys::MAX_RW);
+        let r = match job.pos {
+            Pos::Kernel => sys::copy_file_range(job.src, None, job.dst, want),
+            _ => {
+                let mut off = job.offset().unwrap_or(0);
+                sys::copy_file_range(job.src, Some(&mut off), job.dst, want)
+            }
+        };
+        match r {
+            // procfs and sysfs files report size 0 and some kernels "copy" 0 bytes from them:
+            // let the next method decide whether this really is EOF.
+            Ok(0) if first && job.si.size == 0 => {
+                return Err(Stop::Fallback {
+                    errno: None,
+                    reason: "copy_file_range returned 0 on a file whose size reads as 0 (procfs?)"
+                        .into(),
+                });
+            }
+            Ok(0) => return Ok(()),
+            Ok(n) => job.delivered(n),
+            Err(e) => job.handle(e, Side::Dst)?,
+        }
+        first = false;
+    }
+}

@@ -1,0 +1,116 @@
+//! `splice(2)`: directly when one side is a pipe, otherwise through a pooled pipe.
+
+use crate::fd::FdKind;
+use crate::pipe::{self, Pipe};
+use crate::sys;
+use crate::transfer::{Job, Side, Step, Stop};
+
+use super::read_write;
+
+pub(crate) fn run(job: &mut Job<'_>) -> Step {
+    job.explicit_pos()?;
+    if job.si.kind == FdKind::Pipe || job.di.kind == FdKind::Pipe {
+        direct(job)
+    } else {
+        let mut pipe = pipe::acquire().map_err(|e| Stop::Fail(e.into()))?;
+        let r = through(job, &mut pipe);
+        // A pipe still holding bytes is closed here, never reused.
+        pipe::release(pipe);
+        r
+    }
+}
+
+fn more_flag(job: &Job<'_>, this: usize) -> u32 {
+    let more = job.remaining.is_none_or(|r| r > this as u64);
+    if more && job.di.is_stream() {
+        sys::SPLICE_F_MORE
+    } else {
+        0
+    }
+}
+
+/// One side is a pipe: splice straight from `src` to `dst`; what leaves `src` reaches `dst`.
+fn direct(job: &mut Job<'_>) -> Step {
+    loop {
+        if job.done() {
+            return Ok(());
+        }
+        let want = job.want(sys::MAX_RW);
+        let flags = sys::SPLICE_F_MOVE | more_flag(job, want);
+        let mut off = job.offset();
+        match sys::splice(job.src, off.as_mut(), job.dst, want, flags) {
+            Ok(0) => return Ok(()),
+            Ok(n) => job.delivered(n),
+            Err(e) => job.handle(e, Side::Both)?,
+        }
+    }
+}
+
+/// Neither side is a pipe: source -> pooled pipe -> destination.
+fn through(job: &mut Job<'_>, pipe: &mut Pipe) -> Step {
+    loop {
+        if pipe.held == 0 {
+            if job.done() {
+                return Ok(());
+            }
+            let want = job.want(pipe.capacity());
+            // The offset is that of the next byte to deliver: the pipe is empty.
+            let mut off = job.offset();
+            match sys::splice(
+                job.src,
+                off.as_mut(),
+                pipe.writer(),
+                want,
+                sys::SPLICE_F_MOVE,
+            ) {
+                Ok(0) => return Ok(()),
+                Ok(n) => pipe.held = n,
+                Err(e) => {
+                    job.handle(e, Side::Src)?;
+                    continue;
+                }
+            }
+        }
+        let flags = sys::SPLICE_F_MOVE | more_flag(job, pipe.held);
+        match sys::splice(pipe.reader(), None, job.dst, pipe.held, flags) {
+            Ok(n) => {
+                pipe.held -= n;
+                job.delivered(n);
+            }
+            Err(e) => {
+                if let Err(stop) = job.handle(e, Side::Dst) {
+                    return Err(rescue(job, pipe, stop));
+                }
+            }
+        }
+    }
+}
+
+/// splice out of the pipe failed. Bytes from a seekable source are given back through the
+/// position (they were never counted); bytes from a stream source exist only in the pipe, so
+/// on a fallback they are written out with read/write before the next method runs.
+fn rescue(job: &mut Job<'_>, pipe: &mut Pipe, stop: Stop) -> Stop {
+    if pipe.held == 0 || job.offset().is_some() {
+        return stop;
+    }
+    if let Stop::Fallback { .. } = stop {
+        let mut buf = vec![0u8; pipe.held];
+        let mut got = 0;
+        while got < buf.len() {
+            match sys::read(pipe.reader(), &mut buf[got..], None) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        pipe.held -= got;
+        return match read_write::write_all(job, &buf[..got]) {
+            Ok(()) if pipe.held == 0 => stop,
+            Ok(()) => read_write::lost(job, stop, pipe.held),
+            Err(s) => s,
+        };
+    }
+    let held = pipe.held;
+    read_write::lost(job, stop, held)
+}
