@@ -20,13 +20,25 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     }
 }
 
-fn more_flag(job: &Job<'_>, this: usize) -> u32 {
-    let more = job.remaining.is_none_or(|r| r > this as u64);
+/// Flags for a splice of `this` bytes into the destination.
+///
+/// SPLICE_F_MORE (MSG_MORE on a socket) only when more bytes are known to follow: a final
+/// chunk sent with it would sit corked in the socket. SPLICE_F_NONBLOCK when the call has a
+/// deadline or a non-blocking pipe, so a pipe side never blocks past it.
+fn flags(job: &Job<'_>, this: usize) -> u32 {
+    let more = match (job.remaining, job.offset()) {
+        (Some(r), _) => r > this as u64,
+        (None, Some(pos)) => pos + (this as u64) < job.si.size,
+        (None, None) => false,
+    };
+    let mut flags = sys::SPLICE_F_MOVE;
     if more && job.di.is_stream() {
-        sys::SPLICE_F_MORE
-    } else {
-        0
+        flags |= sys::SPLICE_F_MORE;
     }
+    if job.deadline.is_some() || job.si.nonblocking() || job.di.nonblocking() {
+        flags |= sys::SPLICE_F_NONBLOCK;
+    }
+    flags
 }
 
 /// One side is a pipe: splice straight from `src` to `dst`; what leaves `src` reaches `dst`.
@@ -36,7 +48,7 @@ fn direct(job: &mut Job<'_>) -> Step {
             return Ok(());
         }
         let want = job.want(sys::MAX_RW);
-        let flags = sys::SPLICE_F_MOVE | more_flag(job, want);
+        let flags = flags(job, want);
         let mut off = job.offset();
         match sys::splice(job.src, off.as_mut(), job.dst, want, flags) {
             Ok(0) => return Ok(()),
@@ -71,7 +83,7 @@ fn through(job: &mut Job<'_>, pipe: &mut Pipe) -> Step {
                 }
             }
         }
-        let flags = sys::SPLICE_F_MOVE | more_flag(job, pipe.held);
+        let flags = flags(job, pipe.held);
         match sys::splice(pipe.reader(), None, job.dst, pipe.held, flags) {
             Ok(n) => {
                 pipe.held -= n;
