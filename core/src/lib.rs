@@ -16,6 +16,7 @@
 
 mod caps;
 mod error;
+mod fast;
 pub mod fd;
 mod mechanism;
 mod method;

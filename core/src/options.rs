@@ -27,6 +27,11 @@ pub struct Options {
     pub fallback: bool,
     /// Called on EINTR; see [`InterruptHook`].
     pub on_interrupt: Option<InterruptHook>,
+    /// The host ignores or handles SIGPIPE itself (CPython and the JVM do), so the engine can
+    /// skip blocking it around writes to pipes and sockets (one syscall less per call). Leave
+    /// it false unless that is guaranteed: with SIGPIPE at its default, a write into a closed
+    /// peer would kill the process.
+    pub host_ignores_sigpipe: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -38,6 +43,7 @@ impl std::fmt::Debug for Options {
             .field("timeout", &self.timeout)
             .field("fallback", &self.fallback)
             .field("on_interrupt", &self.on_interrupt.is_some())
+            .field("host_ignores_sigpipe", &self.host_ignores_sigpipe)
             .finish()
     }
 }

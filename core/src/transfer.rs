@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fast::{self, Fast};
 use crate::fd::{self, FdInfo, FdKind};
 use crate::mechanism;
 use crate::method::Method;
@@ -22,27 +23,22 @@ use crate::sys;
 /// On error, [`Error::report`] says how many bytes reached `dst`; with a seekable source and no
 /// offset, the source position is left at its start plus those bytes, so the caller can resume.
 pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options) -> Result<Report> {
-    let start = sys::syscalls();
-    let t0 = Instant::now();
-    let finish = |mut r: Report| {
-        r.syscalls = sys::syscalls() - start;
-        r.elapsed = t0.elapsed();
-        r
-    };
-    match run(src.as_fd(), dst.as_fd(), opts) {
-        Ok(r) => Ok(finish(r)),
-        Err(mut e) => {
-            e.report = finish(std::mem::take(&mut e.report));
-            Err(e)
+    let (src, dst) = (src.as_fd(), dst.as_fd());
+    match fast::try_sendfile(src, dst, opts) {
+        Fast::Done(r) => Ok(r),
+        Fast::Skip => general(src, dst, opts),
+        Fast::Partial { sent, syscalls } => {
+            continue_after(sent, syscalls, opts, |o| general(src, dst, o))
         }
     }
 }
 
 /// [`transfer`] on raw descriptor numbers, for the bindings.
 ///
-/// Negative numbers are InvalidArgument and a number that is not open is Os(EBADF). The engine
-/// works on duplicates of both descriptors, so another thread closing a number during the call
-/// cannot make the engine read from or write into a file that reused it.
+/// Negative numbers are InvalidArgument and a number that is not open is Os(EBADF). Beyond a
+/// first syscall (which resolves each number once, atomically) the engine works on duplicates
+/// of both descriptors, so another thread closing a number during the call cannot make the
+/// engine read from or write into a file that reused it.
 pub fn transfer_fds(src: RawFd, dst: RawFd, opts: &Options) -> Result<Report> {
     if src < 0 || dst < 0 {
         return Err(Error::invalid(format!(
@@ -55,9 +51,66 @@ pub fn transfer_fds(src: RawFd, dst: RawFd, opts: &Options) -> Result<Report> {
             ..Report::default()
         });
     }
-    let s = sys::dup(src)?;
-    let d = sys::dup(dst)?;
-    transfer(&s, &d, opts)
+    let pinned = |o: &Options| {
+        let s = sys::dup(src)?;
+        let d = sys::dup(dst)?;
+        general(s.as_fd(), d.as_fd(), o)
+    };
+    // Unpinned numbers, for the fast path's single syscall on each (see `fast.rs`).
+    let (s, d) = (sys::borrow_raw(src), sys::borrow_raw(dst));
+    match fast::try_sendfile(s, d, opts) {
+        Fast::Done(r) => Ok(r),
+        Fast::Skip => pinned(opts),
+        Fast::Partial { sent, syscalls } => continue_after(sent, syscalls, opts, pinned),
+    }
+}
+
+/// Runs the general path for what is left after the fast path sent `sent` bytes, and merges
+/// the two reports.
+fn continue_after(
+    sent: u64,
+    syscalls: u64,
+    opts: &Options,
+    rest: impl FnOnce(&Options) -> Result<Report>,
+) -> Result<Report> {
+    let mut o = opts.clone();
+    o.count = opts.count.map(|c| c - sent);
+    o.offset = opts.offset.map(|off| off + sent);
+    let merge = |r: &mut Report| {
+        r.bytes += sent;
+        r.syscalls += syscalls;
+        if r.bytes == sent {
+            r.method = Method::Sendfile;
+        }
+    };
+    match rest(&o) {
+        Ok(mut r) => {
+            merge(&mut r);
+            Ok(r)
+        }
+        Err(mut e) => {
+            merge(&mut e.report);
+            Err(e)
+        }
+    }
+}
+
+/// Everything but the fast path: classify, plan, run the chain, fill in the report.
+fn general(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Report> {
+    let start = sys::syscalls();
+    let t0 = Instant::now();
+    let finish = |mut r: Report| {
+        r.syscalls = sys::syscalls() - start;
+        r.elapsed = t0.elapsed();
+        r
+    };
+    match run(src, dst, opts) {
+        Ok(r) => Ok(finish(r)),
+        Err(mut e) => {
+            e.report = finish(std::mem::take(&mut e.report));
+            Err(e)
+        }
+    }
 }
 
 fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Report> {
@@ -85,7 +138,9 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
     let (chain, skipped) = plan::chain(opts.method, opts.fallback, &si, &di)?;
     let _src_nb = blocking_guard(src, &si, opts)?;
     let _dst_nb = blocking_guard(dst, &di, opts)?;
-    let sigpipe = matches!(di.kind, FdKind::Pipe | FdKind::Stream(_)).then(SigpipeGuard::new);
+    let sigpipe = (matches!(di.kind, FdKind::Pipe | FdKind::Stream(_))
+        && !opts.host_ignores_sigpipe)
+        .then(SigpipeGuard::new);
     let mut job = Job::new(src, dst, si, di, opts);
     if let (Some(why), Some(first)) = (skipped, chain.first()) {
         job.report.fallbacks.push(Fallback {

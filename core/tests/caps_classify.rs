@@ -16,7 +16,11 @@ use zcopy_core::{Method, capabilities, classify};
 fn capabilities_lists_every_explicit_method_on_this_kernel() {
     let caps = capabilities();
     for m in Method::EXPLICIT {
-        assert!(caps.supports(m), "{m} should be supported on this kernel (caps bits {:#b})", caps.bits());
+        assert!(
+            caps.supports(m),
+            "{m} should be supported on this kernel (caps bits {:#b})",
+            caps.bits()
+        );
         assert_ne!(caps.bits() & (1 << m as u32), 0, "bit for {m}");
     }
     assert!(caps.supports(Method::Auto), "Auto always works");
@@ -96,14 +100,24 @@ fn classify_regular_files_with_size_access_and_flags() {
     let wo = dir.sink("b");
     let info_w = classify(wo.as_fd()).expect("classify");
     assert_eq!(info_w.access(), Access::Write);
-    assert_ne!(info_w.dev_ino, info.dev_ino, "different files have different identities");
+    assert_ne!(
+        info_w.dev_ino, info.dev_ino,
+        "different files have different identities"
+    );
 
-    let rw = OpenOptions::new().read(true).write(true).open(dir.join("a")).expect("open rw");
+    let rw = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("a"))
+        .expect("open rw");
     let info_rw = classify(rw.as_fd()).expect("classify");
     assert_eq!(info_rw.access(), Access::ReadWrite);
     assert_eq!(info_rw.dev_ino, info.dev_ino, "same file, same identity");
 
-    let ap = OpenOptions::new().append(true).open(dir.join("a")).expect("open append");
+    let ap = OpenOptions::new()
+        .append(true)
+        .open(dir.join("a"))
+        .expect("open append");
     let info_ap = classify(ap.as_fd()).expect("classify");
     assert!(info_ap.append());
     assert_eq!(info_ap.access(), Access::Write);
@@ -113,7 +127,8 @@ fn classify_regular_files_with_size_access_and_flags() {
 fn classify_o_path_descriptor_has_no_access() {
     let dir = TempDir::new("classify-opath");
     drop(dir.source("a", b"x"));
-    let path = std::ffi::CString::new(dir.join("a").into_os_string().into_encoded_bytes()).expect("cstr");
+    let path =
+        std::ffi::CString::new(dir.join("a").into_os_string().into_encoded_bytes()).expect("cstr");
     // SAFETY: valid NUL-terminated path; the returned fd is checked and owned below.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
     assert!(fd >= 0, "open O_PATH: {}", std::io::Error::last_os_error());

@@ -73,6 +73,17 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// Borrows a raw descriptor number for a single syscall.
+///
+/// `BorrowedFd` promises the number stays open for the borrow; a number closed meanwhile only
+/// makes the syscall fail with EBADF (the kernel resolves it once per call), so this is only
+/// used for one syscall at a time, by the fast path, before the general path pins the files.
+pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: fd >= 0 is checked by the caller; see above for why a stale number is harmless
+    // for the single syscall it is used for.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
 /// `getsockopt(2)` for an int option.
 pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut val: libc::c_int = 0;

@@ -31,8 +31,14 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let path = std::env::temp_dir().join(format!("zcopy-test-{tag}-{}-{n}-{nanos}", std::process::id()));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "zcopy-test-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
         std::fs::create_dir(&path).expect("create temp dir");
         TempDir { path }
     }
@@ -130,7 +136,11 @@ pub fn check_bytes(what: &str, expected: &[u8], got: &[u8]) -> Result<(), String
     if expected.len() == got.len() && hash(expected) == hash(got) {
         return Ok(());
     }
-    let first = expected.iter().zip(got).position(|(a, b)| a != b).unwrap_or(expected.len().min(got.len()));
+    let first = expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(got.len()));
     Err(format!(
         "{what}: expected {} bytes (hash {:016x}), got {} bytes (hash {:016x}); first difference at byte {first}",
         expected.len(),
@@ -168,8 +178,10 @@ pub fn unix_pair() -> (UnixStream, UnixStream) {
 pub fn udp_pair() -> (UdpSocket, UdpSocket) {
     let a = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     let b = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    a.connect(b.local_addr().expect("addr")).expect("connect udp");
-    b.connect(a.local_addr().expect("addr")).expect("connect udp");
+    a.connect(b.local_addr().expect("addr"))
+        .expect("connect udp");
+    b.connect(a.local_addr().expect("addr"))
+        .expect("connect udp");
     (a, b)
 }
 
@@ -189,7 +201,10 @@ pub fn as_file(fd: impl Into<OwnedFd>) -> File {
 }
 
 pub fn dev_null() -> File {
-    OpenOptions::new().write(true).open("/dev/null").expect("open /dev/null")
+    OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("open /dev/null")
 }
 
 pub fn dev_zero() -> File {
@@ -207,7 +222,11 @@ pub fn flags(fd: impl AsFd) -> i32 {
 pub fn set_nonblocking(fd: impl AsFd, on: bool) {
     let fd = fd.as_fd();
     let f = flags(fd);
-    let f = if on { f | libc::O_NONBLOCK } else { f & !libc::O_NONBLOCK };
+    let f = if on {
+        f | libc::O_NONBLOCK
+    } else {
+        f & !libc::O_NONBLOCK
+    };
     // SAFETY: no pointers; the fd is borrowed and open.
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, f) };
     assert_eq!(rc, 0, "F_SETFL: {}", io::Error::last_os_error());
@@ -238,7 +257,11 @@ pub fn readable_now(fd: impl AsFd) -> usize {
 
 /// Waits until `fd` is readable (or `secs` pass): makes "data has arrived" a fact, not a guess.
 pub fn wait_readable(fd: impl AsFd, secs: u64) -> bool {
-    let mut p = libc::pollfd { fd: fd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: fd.as_fd().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let end = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let left = end.saturating_duration_since(std::time::Instant::now());
@@ -273,7 +296,12 @@ pub fn read_all(mut r: impl Read) -> io::Result<Vec<u8>> {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io::Error::new(e.kind(), format!("{e} after {} bytes", out.len()))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e} after {} bytes", out.len()),
+                ));
+            }
         }
     }
 }
@@ -284,7 +312,10 @@ pub fn spawn_reader<R: Read + Send + 'static>(r: R) -> JoinHandle<io::Result<Vec
 }
 
 /// A thread that writes all of `data` to `w`, then closes it (EOF for the reader).
-pub fn spawn_writer<W: Write + Send + 'static>(mut w: W, data: Vec<u8>) -> JoinHandle<io::Result<()>> {
+pub fn spawn_writer<W: Write + Send + 'static>(
+    mut w: W,
+    data: Vec<u8>,
+) -> JoinHandle<io::Result<()>> {
     thread::spawn(move || {
         w.write_all(&data)?;
         drop(w);
@@ -295,7 +326,11 @@ pub fn spawn_writer<W: Write + Send + 'static>(mut w: W, data: Vec<u8>) -> JoinH
 /// Runs `f` on its own thread and returns its result, or panics when `secs` pass first (the
 /// thread is left behind: a hang becomes a failure, never a stuck suite).
 #[track_caller]
-pub fn deadline<T: Send + 'static>(what: &str, secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub fn deadline<T: Send + 'static>(
+    what: &str,
+    secs: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     match try_deadline(secs, f) {
         Some(v) => v,
         None => panic!("{what}: did not finish within {secs} s (hang)"),
@@ -303,7 +338,10 @@ pub fn deadline<T: Send + 'static>(what: &str, secs: u64, f: impl FnOnce() -> T 
 }
 
 /// `deadline` that returns None on a hang. A panic inside `f` is re-raised here.
-pub fn try_deadline<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub fn try_deadline<T: Send + 'static>(
+    secs: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let (tx, rx) = mpsc::channel();
     let h = thread::spawn(move || {
         let _ = tx.send(f());
@@ -438,9 +476,12 @@ impl SrcEnd {
 
     /// For a stream: what the engine left unread (read to EOF), after the feeder finished.
     pub fn rest(self) -> Result<Vec<u8>, String> {
-        let rest = read_all(&self.fd).map_err(|e| format!("reading the rest of the source: {e}"))?;
+        let rest =
+            read_all(&self.fd).map_err(|e| format!("reading the rest of the source: {e}"))?;
         if let Some(h) = self.feeder {
-            h.join().map_err(|_| "feeder panicked".to_string())?.map_err(|e| format!("feeder: {e}"))?;
+            h.join()
+                .map_err(|_| "feeder panicked".to_string())?
+                .map_err(|e| format!("feeder: {e}"))?;
         }
         Ok(rest)
     }
@@ -457,19 +498,44 @@ pub struct DstEnd {
 impl DstEnd {
     pub fn new(kind: Dst, dir: &TempDir, name: &str) -> DstEnd {
         match kind {
-            Dst::File => DstEnd { kind, fd: dir.sink(name), collector: None, path: Some(dir.join(name)) },
-            Dst::Null => DstEnd { kind, fd: dev_null(), collector: None, path: None },
+            Dst::File => DstEnd {
+                kind,
+                fd: dir.sink(name),
+                collector: None,
+                path: Some(dir.join(name)),
+            },
+            Dst::Null => DstEnd {
+                kind,
+                fd: dev_null(),
+                collector: None,
+                path: None,
+            },
             Dst::Pipe => {
                 let (r, w) = pipe();
-                DstEnd { kind, fd: w, collector: Some(spawn_reader(r)), path: None }
+                DstEnd {
+                    kind,
+                    fd: w,
+                    collector: Some(spawn_reader(r)),
+                    path: None,
+                }
             }
             Dst::Tcp => {
                 let (c, s) = tcp_pair();
-                DstEnd { kind, fd: as_file(c), collector: Some(spawn_reader(s)), path: None }
+                DstEnd {
+                    kind,
+                    fd: as_file(c),
+                    collector: Some(spawn_reader(s)),
+                    path: None,
+                }
             }
             Dst::Unix => {
                 let (a, b) = unix_pair();
-                DstEnd { kind, fd: as_file(a), collector: Some(spawn_reader(b)), path: None }
+                DstEnd {
+                    kind,
+                    fd: as_file(a),
+                    collector: Some(spawn_reader(b)),
+                    path: None,
+                }
             }
         }
     }
@@ -482,7 +548,9 @@ impl DstEnd {
             return got.map(Some).map_err(|e| format!("collector: {e}"));
         }
         match self.path {
-            Some(p) => std::fs::read(&p).map(Some).map_err(|e| format!("read back {}: {e}", p.display())),
+            Some(p) => std::fs::read(&p)
+                .map(Some)
+                .map_err(|e| format!("read back {}: {e}", p.display())),
             None => Ok(None),
         }
     }
