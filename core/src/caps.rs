@@ -48,14 +48,15 @@ fn probe() -> Capabilities {
     };
     let src = sys::memfd(c"zcopy-probe-src")
         .ok()
-        .filter(|f| sys::write(f.as_fd(), b"z").is_ok());
+        .filter(|f| sys::write(f.as_fd(), b"z", None).is_ok());
     let dst = sys::memfd(c"zcopy-probe-dst").ok();
     if let (Some(src), Some(dst)) = (&src, &dst) {
         let mut off = 0;
         set(
             &mut bits,
             Method::CopyFileRange,
-            sys::copy_file_range(src.as_fd(), Some(&mut off), dst.as_fd(), 1).is_ok_and(|n| n == 1),
+            sys::copy_file_range(src.as_fd(), Some(&mut off), dst.as_fd(), None, 1)
+                .is_ok_and(|n| n == 1),
         );
         set(
             &mut bits,
@@ -70,12 +71,12 @@ fn probe() -> Capabilities {
                 sys::sendfile(w.as_fd(), src.as_fd(), Some(&mut off), 1).is_ok_and(|n| n == 1),
             );
             let mut off = 0;
-            let into =
-                sys::splice(src.as_fd(), Some(&mut off), w.as_fd(), 1, 0).is_ok_and(|n| n == 1);
+            let into = sys::splice(src.as_fd(), Some(&mut off), w.as_fd(), None, 1, 0)
+                .is_ok_and(|n| n == 1);
             set(
                 &mut bits,
                 Method::Splice,
-                into && sys::splice(r.as_fd(), None, dst.as_fd(), 2, 0).is_ok(),
+                into && sys::splice(r.as_fd(), None, dst.as_fd(), None, 2, 0).is_ok(),
             );
         }
     }

@@ -37,6 +37,7 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
     };
     let applicable = matches!(opts.method, Method::Auto | Method::Sendfile)
         && opts.timeout.is_none()
+        && opts.dst_offset.is_none()
         && count > 0
         && count <= sys::MAX_RW as u64
         && opts.offset.is_none_or(|o| o <= i64::MAX as u64);

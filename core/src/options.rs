@@ -18,6 +18,10 @@ pub struct Options {
     /// `Some(off)`: read from `off`, the source's file position is unchanged.
     /// `None`: use and advance the source's file position.
     pub offset: Option<u64>,
+    /// `Some(off)`: write at `off` of the destination (a regular file or block device), whose
+    /// file position is unchanged (like `pwrite`; Java's `transferFrom`). `None`: write at the
+    /// destination's position, which advances.
+    pub dst_offset: Option<u64>,
     /// `Some(n)`: at most `n` bytes. `None`: until the source's EOF.
     pub count: Option<u64>,
     /// One deadline for the whole call. `None`: wait as long as it takes (poll, never spin);
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("method", &self.method)
             .field("offset", &self.offset)
+            .field("dst_offset", &self.dst_offset)
             .field("count", &self.count)
             .field("timeout", &self.timeout)
             .field("fallback", &self.fallback)

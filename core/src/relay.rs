@@ -147,13 +147,8 @@ fn pump(
         for (i, d) in dirs.iter_mut().enumerate() {
             let (from, to, from_i, to_i) = if i == 0 { (a, b, 0, 1) } else { (b, a, 1, 0) };
             if !d.eof && d.pipe.held < d.pipe.capacity() {
-                match sys::splice(
-                    from,
-                    None,
-                    d.pipe.writer(),
-                    d.pipe.capacity() - d.pipe.held,
-                    flags,
-                ) {
+                let room = d.pipe.capacity() - d.pipe.held;
+                match sys::splice(from, None, d.pipe.writer(), None, room, flags) {
                     Ok(0) => {
                         d.eof = true;
                         progress = true;
@@ -170,7 +165,7 @@ fn pump(
                 }
             }
             if d.pipe.held > 0 {
-                match sys::splice(d.pipe.reader(), None, to, d.pipe.held, flags) {
+                match sys::splice(d.pipe.reader(), None, to, None, d.pipe.held, flags) {
                     Ok(n) => {
                         d.pipe.held -= n;
                         d.moved += n as u64;

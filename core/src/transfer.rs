@@ -135,7 +135,31 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
             kind_name(si.kind)
         )));
     }
-    let (chain, skipped) = plan::chain(opts.method, opts.fallback, &si, &di)?;
+    if let Some(o) = opts.dst_offset {
+        if !di.seekable() {
+            return Err(Error::invalid(format!(
+                "a destination offset was given but the destination ({}) has no file position",
+                kind_name(di.kind)
+            )));
+        }
+        if di.append() {
+            return Err(Error::invalid(
+                "a destination offset cannot be honoured on an O_APPEND destination",
+            ));
+        }
+        if o > i64::MAX as u64 {
+            return Err(Error::invalid(
+                "destination offset is larger than the largest file offset (2^63 - 1)",
+            ));
+        }
+    }
+    let (chain, skipped) = plan::chain(
+        opts.method,
+        opts.fallback,
+        &si,
+        &di,
+        opts.dst_offset.is_some(),
+    )?;
     let _src_nb = blocking_guard(src, &si, opts)?;
     let _dst_nb = blocking_guard(dst, &di, opts)?;
     let sigpipe = (matches!(di.kind, FdKind::Pipe | FdKind::Stream(_))
@@ -236,6 +260,8 @@ pub(crate) struct Job<'a> {
     pub si: FdInfo,
     pub di: FdInfo,
     pub pos: Pos,
+    /// Where the next byte goes in the destination when writing at explicit offsets.
+    pub dst_pos: Option<u64>,
     /// Bytes still wanted; `None` until EOF.
     pub remaining: Option<u64>,
     pub report: Report,
@@ -272,6 +298,7 @@ impl<'a> Job<'a> {
             si,
             di,
             pos,
+            dst_pos: opts.dst_offset,
             remaining,
             report: Report {
                 method: opts.method,
@@ -347,6 +374,9 @@ impl<'a> Job<'a> {
             *r -= n.min(*r);
         }
         if let Pos::At(p) = &mut self.pos {
+            *p += n;
+        }
+        if let Some(p) = &mut self.dst_pos {
             *p += n;
         }
     }

@@ -375,3 +375,38 @@ impl Drop for ZeroCopySender {
         self.leak_pending();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(lo: u32, hi: u32, copied: bool) -> ZcCompletion {
+        ZcCompletion { lo, hi, copied }
+    }
+
+    #[test]
+    fn in_order_ranges_advance_the_watermark() {
+        let mut comp = Completions::new(0);
+        comp.add(c(0, 2, true));
+        comp.add(c(3, 3, false));
+        assert_eq!(comp.watermark(), 4);
+        assert_eq!((comp.completed, comp.copied), (4, 3));
+    }
+
+    #[test]
+    fn out_of_order_ranges_wait_for_the_gap() {
+        let mut comp = Completions::new(10);
+        comp.add(c(13, 14, false));
+        assert_eq!(comp.watermark(), 0);
+        comp.add(c(10, 12, false));
+        assert_eq!(comp.watermark(), 5);
+    }
+
+    #[test]
+    fn ids_wrap_at_32_bits() {
+        let mut comp = Completions::new(u32::MAX - 1);
+        comp.add(c(u32::MAX - 1, 1, true));
+        assert_eq!(comp.watermark(), 4);
+        assert_eq!(comp.completed, 4);
+    }
+}

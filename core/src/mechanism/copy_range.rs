@@ -11,11 +11,12 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
             return Ok(());
         }
         let want = job.want(sys::MAX_RW);
+        let mut out = job.dst_pos;
         let r = match job.pos {
-            Pos::Kernel => sys::copy_file_range(job.src, None, job.dst, want),
+            Pos::Kernel => sys::copy_file_range(job.src, None, job.dst, out.as_mut(), want),
             _ => {
                 let mut off = job.offset().unwrap_or(0);
-                sys::copy_file_range(job.src, Some(&mut off), job.dst, want)
+                sys::copy_file_range(job.src, Some(&mut off), job.dst, out.as_mut(), want)
             }
         };
         match r {

@@ -12,7 +12,7 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     while let Some(map) = next_mapping(job, &mut size)? {
         let mut at = 0;
         while at < map.len() {
-            match map.write_to(job.dst, at, map.len() - at) {
+            match map.write_to(job.dst, at, map.len() - at, job.dst_pos) {
                 Ok(n) => {
                     at += n;
                     job.delivered(n);

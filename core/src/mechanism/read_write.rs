@@ -31,7 +31,7 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
 pub(crate) fn write_all(job: &mut Job<'_>, data: &[u8]) -> Step {
     let mut at = 0;
     while at < data.len() {
-        match sys::write(job.dst, &data[at..]) {
+        match sys::write(job.dst, &data[at..], job.dst_pos) {
             Ok(n) => {
                 job.delivered(n);
                 at += n;

@@ -49,8 +49,8 @@ fn direct(job: &mut Job<'_>) -> Step {
         }
         let want = job.want(sys::MAX_RW);
         let flags = flags(job, want);
-        let mut off = job.offset();
-        match sys::splice(job.src, off.as_mut(), job.dst, want, flags) {
+        let (mut off, mut out) = (job.offset(), job.dst_pos);
+        match sys::splice(job.src, off.as_mut(), job.dst, out.as_mut(), want, flags) {
             Ok(0) => return Ok(()),
             Ok(n) => job.delivered(n),
             Err(e) => job.handle(e, Side::Both)?,
@@ -68,13 +68,8 @@ fn through(job: &mut Job<'_>, pipe: &mut Pipe) -> Step {
             let want = job.want(pipe.capacity());
             // The offset is that of the next byte to deliver: the pipe is empty.
             let mut off = job.offset();
-            match sys::splice(
-                job.src,
-                off.as_mut(),
-                pipe.writer(),
-                want,
-                sys::SPLICE_F_MOVE,
-            ) {
+            let fill_flags = flags(job, 0) & !sys::SPLICE_F_MORE;
+            match sys::splice(job.src, off.as_mut(), pipe.writer(), None, want, fill_flags) {
                 Ok(0) => return Ok(()),
                 Ok(n) => pipe.held = n,
                 Err(e) => {
@@ -84,7 +79,8 @@ fn through(job: &mut Job<'_>, pipe: &mut Pipe) -> Step {
             }
         }
         let flags = flags(job, pipe.held);
-        match sys::splice(pipe.reader(), None, job.dst, pipe.held, flags) {
+        let mut out = job.dst_pos;
+        match sys::splice(pipe.reader(), None, job.dst, out.as_mut(), pipe.held, flags) {
             Ok(n) => {
                 pipe.held -= n;
                 job.delivered(n);

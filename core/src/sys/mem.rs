@@ -79,11 +79,23 @@ impl Mapping {
         unsafe { self.base.as_ptr().add(self.skew + at) }
     }
 
-    /// `write(2)` of `[at, at + n)` of the mapping to `fd`.
-    pub fn write_to(&self, fd: BorrowedFd<'_>, at: usize, n: usize) -> io::Result<usize> {
+    /// `write(2)` (or `pwrite(2)` at `off`) of `[at, at + n)` of the mapping to `fd`.
+    pub fn write_to(
+        &self,
+        fd: BorrowedFd<'_>,
+        at: usize,
+        n: usize,
+        off: Option<u64>,
+    ) -> io::Result<usize> {
         let n = n.min(self.len - at).min(super::MAX_RW);
+        let p = self.ptr_at(at).cast();
         // SAFETY: [at, at + n) lies inside the mapping, which is alive for the call.
-        let r = cvt(unsafe { libc::write(fd.as_raw_fd(), self.ptr_at(at).cast(), n) })?;
+        let r = cvt(unsafe {
+            match off {
+                Some(o) => libc::pwrite(fd.as_raw_fd(), p, n, o as i64),
+                None => libc::write(fd.as_raw_fd(), p, n),
+            }
+        })?;
         Ok(r as usize)
     }
 

@@ -127,11 +127,16 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8], off: Option<u64>) -> io::Result<
     Ok(n as usize)
 }
 
-/// `write(2)`.
-pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+/// `write(2)`, or `pwrite(2)` when `off` is given.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8], off: Option<u64>) -> io::Result<usize> {
     let len = buf.len().min(MAX_RW);
     // SAFETY: buf is valid for reads of `len` bytes.
-    let n = cvt(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), len) })?;
+    let n = cvt(unsafe {
+        match off {
+            Some(o) => libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), len, o as i64),
+            None => libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), len),
+        }
+    })?;
     Ok(n as usize)
 }
 
@@ -157,66 +162,61 @@ pub fn sendfile(
     Ok(n as usize)
 }
 
-/// `copy_file_range(2)`: `off_in` None uses and advances `src`'s file position.
+/// `copy_file_range(2)`: a `None` offset uses and advances that file's position.
 pub fn copy_file_range(
     src: BorrowedFd<'_>,
     off_in: Option<&mut u64>,
     dst: BorrowedFd<'_>,
+    off_out: Option<&mut u64>,
     len: usize,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    let mut o: libc::loff_t = off_in.as_ref().map_or(0, |o| **o as libc::loff_t);
-    let p: *mut libc::loff_t = if off_in.is_some() {
-        &mut o
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: p is null or points to `o`; a null off_out means "the destination's position".
-    let n = cvt(unsafe {
-        libc::copy_file_range(
-            src.as_raw_fd(),
-            p,
-            dst.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            0,
-        )
-    })?;
-    if let Some(off) = off_in {
-        *off = o as u64;
-    }
+    let (mut i, pi) = off_ptr(&off_in);
+    let (mut o, po) = off_ptr(&off_out);
+    let pi = if pi { &raw mut i } else { std::ptr::null_mut() };
+    let po = if po { &raw mut o } else { std::ptr::null_mut() };
+    // SAFETY: pi/po are null or point to locals that outlive the call.
+    let n =
+        cvt(unsafe { libc::copy_file_range(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, 0) })?;
+    write_back(off_in, i);
+    write_back(off_out, o);
     Ok(n as usize)
 }
 
-/// `splice(2)` from `src` (at `off_in`, or its position when None) to `dst` at its position.
+/// The value and presence of an optional offset, for a syscall's `loff_t *` argument.
+fn off_ptr(off: &Option<&mut u64>) -> (libc::loff_t, bool) {
+    match off {
+        Some(o) => (**o as libc::loff_t, true),
+        None => (0, false),
+    }
+}
+
+/// Stores what the kernel advanced an offset to.
+fn write_back(off: Option<&mut u64>, v: libc::loff_t) {
+    if let Some(o) = off {
+        *o = v as u64;
+    }
+}
+
+/// `splice(2)` from `src` to `dst`; a `None` offset uses (and for files advances) that side's
+/// position. Pipes take no offset.
 pub fn splice(
     src: BorrowedFd<'_>,
     off_in: Option<&mut u64>,
     dst: BorrowedFd<'_>,
+    off_out: Option<&mut u64>,
     len: usize,
     flags: u32,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    let mut o: libc::loff_t = off_in.as_ref().map_or(0, |o| **o as libc::loff_t);
-    let p: *mut libc::loff_t = if off_in.is_some() {
-        &mut o
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: p is null or points to `o`, which outlives the call.
-    let n = cvt(unsafe {
-        libc::splice(
-            src.as_raw_fd(),
-            p,
-            dst.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            flags,
-        )
-    })?;
-    if let Some(off) = off_in {
-        *off = o as u64;
-    }
+    let (mut i, pi) = off_ptr(&off_in);
+    let (mut o, po) = off_ptr(&off_out);
+    let pi = if pi { &raw mut i } else { std::ptr::null_mut() };
+    let po = if po { &raw mut o } else { std::ptr::null_mut() };
+    // SAFETY: pi/po are null or point to locals that outlive the call.
+    let n = cvt(unsafe { libc::splice(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, flags) })?;
+    write_back(off_in, i);
+    write_back(off_out, o);
     Ok(n as usize)
 }
 
