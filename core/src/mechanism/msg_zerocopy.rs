@@ -70,10 +70,9 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     let mut copying = false;
     let r = send_all(job, &mut completions, &mut issued, &mut maps, &mut copying);
     // Every mapping stays alive until the kernel says it is done with it.
-    let all_done = match completions.wait_for(job.dst, issued, job.deadline) {
-        Ok(d) => d,
-        Err(_) => false,
-    };
+    let all_done = completions
+        .wait_for(job.dst, issued, job.deadline)
+        .unwrap_or_default();
     job.report.zc_sends = completions.completed - base_completed;
     job.report.zc_copied = completions.copied - base_copied;
     if !all_done {
