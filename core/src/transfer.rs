@@ -242,6 +242,8 @@ pub(crate) enum Stop {
     Fallback { errno: Option<i32>, reason: String },
     /// A real error.
     Fail(Error),
+    /// The source offset is past anything the file system can hold (EOVERFLOW): that is EOF.
+    Eof,
 }
 
 impl From<Error> for Stop {
@@ -326,7 +328,7 @@ impl<'a> Job<'a> {
                 self.report.method = mover;
             }
             match r {
-                Ok(()) => return Ok(()),
+                Ok(()) | Err(Stop::Eof) => return Ok(()),
                 Err(Stop::Fail(e)) => return Err(e),
                 Err(Stop::Fallback { errno, reason }) => {
                     if let Some(&next) = chain.get(i + 1) {
@@ -353,17 +355,20 @@ impl<'a> Job<'a> {
         ))
     }
 
-    /// True when the count has been reached.
+    /// True when the count has been reached (or an offset reached the largest file offset,
+    /// past which nothing can be read or written).
     pub fn done(&self) -> bool {
-        self.remaining == Some(0)
+        self.want(usize::MAX) == 0
     }
 
-    /// How much to ask for in one call, at most `cap`.
+    /// How much to ask for in one call, at most `cap`. Never so much that an offset would pass
+    /// the largest file offset (the kernel says EINVAL there; a read there is simply EOF).
     pub fn want(&self, cap: usize) -> usize {
-        match self.remaining {
-            Some(r) => r.min(cap as u64) as usize,
-            None => cap,
+        let mut w = self.remaining.unwrap_or(u64::MAX).min(cap as u64);
+        for p in [self.offset(), self.dst_pos].into_iter().flatten() {
+            w = w.min((i64::MAX as u64).saturating_sub(p));
         }
+        w as usize
     }
 
     /// Records `n` bytes that reached the destination.
@@ -425,6 +430,7 @@ impl<'a> Job<'a> {
     pub fn stop_for(&mut self, e: io::Error) -> Stop {
         let errno = e.raw_os_error();
         match errno {
+            Some(libc::EOVERFLOW) if self.offset().is_some_and(|p| p >= self.si.size) => Stop::Eof,
             Some(libc::EPIPE) => {
                 self.saw_epipe = true;
                 Stop::Fail(e.into())

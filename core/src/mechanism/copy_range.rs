@@ -20,13 +20,12 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
             }
         };
         match r {
-            // procfs and sysfs files report size 0 and some kernels "copy" 0 bytes from them:
-            // let the next method decide whether this really is EOF.
-            Ok(0) if first && job.si.size == 0 => {
+            // procfs and sysfs files report size 0 and the kernel "copies" 0 bytes from them:
+            // one byte read tells a really empty file from one the next method can read.
+            Ok(0) if first && job.si.size == 0 && has_data(job)? => {
                 return Err(Stop::Fallback {
                     errno: None,
-                    reason: "copy_file_range returned 0 on a file whose size reads as 0 (procfs?)"
-                        .into(),
+                    reason: "copy_file_range returned 0 on a file whose size reads as 0 but has data (procfs?)".into(),
                 });
             }
             Ok(0) => return Ok(()),
@@ -35,4 +34,11 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         }
         first = false;
     }
+}
+
+/// Whether a byte can be read at the next source offset.
+fn has_data(job: &mut Job<'_>) -> Result<bool, Stop> {
+    let off = job.explicit_pos()?;
+    let mut b = [0u8; 1];
+    Ok(sys::read(job.src, &mut b, off).is_ok_and(|n| n > 0))
 }

@@ -53,7 +53,7 @@ pub(crate) fn lost(job: &mut Job<'_>, stop: Stop, n: usize) -> Stop {
     if job.offset().is_some() || n == 0 {
         return stop;
     }
-    let mut e = match stop {
+    let e = match stop {
         Stop::Fail(e) => e,
         Stop::Fallback {
             errno: Some(errno), ..
@@ -62,7 +62,8 @@ pub(crate) fn lost(job: &mut Job<'_>, stop: Stop, n: usize) -> Stop {
             errno: None,
             reason,
         } => crate::Error::unsupported(reason),
+        Stop::Eof => return Stop::Eof,
     };
-    e.report.undelivered += n as u64;
+    job.report.undelivered += n as u64;
     Stop::Fail(e)
 }
