@@ -78,8 +78,9 @@ pub fn relay_fds(a: RawFd, b: RawFd, opts: &RelayOptions) -> Result<RelayReport,
             "negative file descriptor ({a}, {b})"
         ))));
     }
-    let a = sys::dup(a).map_err(|e| wrap(e.into()))?;
-    let b = sys::dup(b).map_err(|e| wrap(e.into()))?;
+    let above = a.max(b).saturating_add(1);
+    let a = sys::dup_above(a, above).map_err(|e| wrap(e.into()))?;
+    let b = sys::dup_above(b, above).map_err(|e| wrap(e.into()))?;
     relay(&a, &b, opts)
 }
 

@@ -52,8 +52,9 @@ pub fn transfer_fds(src: RawFd, dst: RawFd, opts: &Options) -> Result<Report> {
         });
     }
     let pinned = |o: &Options| {
-        let s = sys::dup(src)?;
-        let d = sys::dup(dst)?;
+        let above = src.max(dst).saturating_add(1);
+        let s = sys::dup_above(src, above)?;
+        let d = sys::dup_above(dst, above)?;
         general(s.as_fd(), d.as_fd(), o)
     };
     // Unpinned numbers, for the fast path's single syscall on each (see `fast.rs`).

@@ -205,7 +205,7 @@ impl ZeroCopySender {
     /// A sender on a TCP socket (IPv4 or IPv6). Other sockets (Unix, UDP) are Unsupported;
     /// a descriptor that is not a socket is InvalidArgument.
     pub fn new(sock: impl AsFd) -> Result<ZeroCopySender> {
-        let owned = sys::dup(std::os::fd::AsRawFd::as_raw_fd(&sock.as_fd()))?;
+        let owned = sys::dup_above(std::os::fd::AsRawFd::as_raw_fd(&sock.as_fd()), 0)?;
         Self::from_owned(owned)
     }
 
@@ -214,7 +214,7 @@ impl ZeroCopySender {
         if sock < 0 {
             return Err(Error::invalid(format!("negative file descriptor ({sock})")));
         }
-        Self::from_owned(sys::dup(sock)?)
+        Self::from_owned(sys::dup_above(sock, 0)?)
     }
 
     fn from_owned(sock: OwnedFd) -> Result<ZeroCopySender> {

@@ -76,7 +76,7 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     job.report.zc_sends = completions.completed - base_completed;
     job.report.zc_copied = completions.copied - base_copied;
     if !all_done {
-        match sys::dup(std::os::fd::AsRawFd::as_raw_fd(&job.dst)) {
+        match sys::dup_above(std::os::fd::AsRawFd::as_raw_fd(&job.dst), 0) {
             Ok(sock) => PARKED
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

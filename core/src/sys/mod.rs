@@ -63,12 +63,14 @@ pub fn set_fl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
 }
 
-/// `fcntl(F_DUPFD_CLOEXEC)`: a new fd for the same open file description. The engine works
-/// on such a duplicate so that a concurrent `close` of the caller's number cannot redirect
-/// its writes to a file that reused the number.
-pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+/// `fcntl(F_DUPFD_CLOEXEC)`: a new fd for the same open file description, numbered at least
+/// `min`. The engine works on such duplicates so that a concurrent `close` of the caller's
+/// number cannot redirect its writes to a file that reused the number. `min` keeps the
+/// duplicate of one of the caller's numbers from landing on another of them that is closed
+/// (the lowest free number), which would make that closed number look open.
+pub fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC only reads the fd number; an invalid one fails with EBADF.
-    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
     // SAFETY: `new` is a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
