@@ -123,7 +123,10 @@ fn run(
             moved: 0,
         },
     ];
-    let result = pump(a, b, &mut dirs, deadline, opts, report);
+    let result = pump(a, b, &mut dirs, deadline, opts);
+    // Delivered bytes count on every outcome, including the round an error ended.
+    report.a_to_b = dirs[0].moved;
+    report.b_to_a = dirs[1].moved;
     if let Err(e) = &result
         && e.errno() == Some(libc::EPIPE)
     {
@@ -141,7 +144,6 @@ fn pump(
     dirs: &mut [Direction; 2],
     deadline: Option<Instant>,
     opts: &RelayOptions,
-    report: &mut RelayReport,
 ) -> Result<()> {
     let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
     loop {
@@ -193,8 +195,6 @@ fn pump(
                 progress = true;
             }
         }
-        report.a_to_b = dirs[0].moved;
-        report.b_to_a = dirs[1].moved;
         if dirs.iter().all(|d| d.shut) {
             return Ok(());
         }

@@ -403,6 +403,14 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// Whether a byte can be read at the next source offset: tells a file that really ends
+    /// where its size says from a procfs/sysfs file that reports size 0 but has content.
+    pub fn has_data(&mut self) -> std::result::Result<bool, Stop> {
+        let off = self.explicit_pos()?;
+        let mut b = [0u8; 1];
+        Ok(sys::read(self.src, &mut b, off).is_ok_and(|n| n > 0))
+    }
+
     /// The offset for a positioned read (`None` for stream sources).
     pub fn offset(&self) -> Option<u64> {
         match self.pos {

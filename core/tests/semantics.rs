@@ -680,3 +680,34 @@ fn source_grown_during_a_count_bounded_transfer_is_read_to_the_count() {
         assert_bytes(&format!("{m}"), &data, &dir.read("dst"));
     }
 }
+
+#[test]
+fn procfs_with_explicit_methods_is_full_or_unsupported() {
+    let dir = TempDir::new("procfs-explicit");
+    let want = std::fs::read("/proc/version").unwrap();
+    for m in [
+        Method::ReadWrite,
+        Method::Sendfile,
+        Method::Splice,
+        Method::Mmap,
+        Method::CopyFileRange,
+    ] {
+        let src = std::fs::File::open("/proc/version").unwrap();
+        let dst = dir.sink("dst");
+        match transfer(&src, &dst, &Options::with_method(m)) {
+            Ok(r) => {
+                assert_eq!(r.bytes, want.len() as u64, "{m}: {r:?}");
+                assert_bytes(&format!("{m} /proc/version"), &want, &dir.read("dst"));
+            }
+            // mmap and copy_file_range cannot read procfs; the copying methods must.
+            Err(e)
+                if e.code() == ErrorCode::Unsupported
+                    && matches!(m, Method::Mmap | Method::CopyFileRange) =>
+            {
+                assert!(dir.read("dst").is_empty());
+                assert_eq!(position(&src), 0);
+            }
+            Err(e) => panic!("{m} from /proc/version: {e}"),
+        }
+    }
+}

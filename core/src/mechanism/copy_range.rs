@@ -22,7 +22,7 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         match r {
             // procfs and sysfs files report size 0 and the kernel "copies" 0 bytes from them:
             // one byte read tells a really empty file from one the next method can read.
-            Ok(0) if first && job.si.size == 0 && has_data(job)? => {
+            Ok(0) if first && job.si.size == 0 && job.has_data()? => {
                 return Err(Stop::Fallback {
                     errno: None,
                     reason: "copy_file_range returned 0 on a file whose size reads as 0 but has data (procfs?)".into(),
@@ -34,11 +34,4 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         }
         first = false;
     }
-}
-
-/// Whether a byte can be read at the next source offset.
-fn has_data(job: &mut Job<'_>) -> Result<bool, Stop> {
-    let off = job.explicit_pos()?;
-    let mut b = [0u8; 1];
-    Ok(sys::read(job.src, &mut b, off).is_ok_and(|n| n > 0))
 }

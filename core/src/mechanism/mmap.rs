@@ -38,6 +38,16 @@ pub(crate) fn next_mapping(job: &mut Job<'_>, size: &mut u64) -> Result<Option<M
             .st_size
             .max(0) as u64;
         if pos >= *size {
+            if job.has_data()? {
+                // procfs and sysfs generate content that no mapping can show.
+                return Err(Stop::Fallback {
+                    errno: None,
+                    reason: format!(
+                        "the source has data past its reported size {size} (procfs?): \
+                         it cannot be mapped"
+                    ),
+                });
+            }
             return Ok(None);
         }
     }

@@ -19,7 +19,17 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         };
         match r {
             Ok(0) => return Ok(()),
-            Ok(n) => job.delivered(n),
+            Ok(n) => {
+                job.delivered(n);
+                // A blocking destination returns short only at EOF or when a signal interrupted
+                // the call after some progress (no EINTR then): let the host run its handlers
+                // now, or the next call could block for ever with its Ctrl-C already consumed.
+                let blocking =
+                    job.deadline.is_none() && job.di.may_block() && !job.di.nonblocking();
+                if n < want && blocking {
+                    job.interrupted()?;
+                }
+            }
             Err(e) => job.handle(e, Side::Dst)?,
         }
     }

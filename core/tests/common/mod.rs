@@ -130,10 +130,12 @@ pub fn hash(data: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Compares what arrived with what was expected: length, then hash; on a mismatch, says where
-/// the first differing byte is.
+/// Compares what arrived with what was expected, byte for byte; on a mismatch, says the
+/// lengths, both hashes and where the first differing byte is.
 pub fn check_bytes(what: &str, expected: &[u8], got: &[u8]) -> Result<(), String> {
-    if expected.len() == got.len() && hash(expected) == hash(got) {
+    // Every byte, exactly (memcmp: fast even in debug builds, and stronger than comparing
+    // hashes); the hashes only label a mismatch.
+    if expected == got {
         return Ok(());
     }
     let first = expected
@@ -167,6 +169,25 @@ pub fn tcp_pair() -> (TcpStream, TcpStream) {
     let c = TcpStream::connect(l.local_addr().expect("local addr")).expect("connect loopback");
     let (s, _) = l.accept().expect("accept");
     (c, s)
+}
+
+/// Small fixed socket buffers (64 KiB asked, no autotuning): a peer that does not read
+/// stalls the sender after a bounded, small number of bytes.
+pub fn small_buffers(sock: impl AsFd) {
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        let v: libc::c_int = 64 * 1024;
+        // SAFETY: `v` is a valid int for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+    }
 }
 
 /// Connected Unix stream sockets.
