@@ -150,18 +150,11 @@ pub fn sendfile(
     len: usize,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    let mut o: libc::off_t = off.as_ref().map_or(0, |o| **o as libc::off_t);
-    let p: *mut libc::off_t = if off.is_some() {
-        &mut o
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: p is null or points to `o`, which outlives the call.
-    let n = cvt(unsafe { libc::sendfile(dst.as_raw_fd(), src.as_raw_fd(), p, len) })?;
-    if let Some(off) = off {
-        *off = o as u64;
-    }
-    Ok(n as usize)
+    with_offsets(off, None, |p, _| {
+        // SAFETY: p is null or points to a live loff_t (see `with_offsets`).
+        cvt(unsafe { libc::sendfile(dst.as_raw_fd(), src.as_raw_fd(), p, len) })
+    })
+    .map(|n| n as usize)
 }
 
 /// `copy_file_range(2)`: a `None` offset uses and advances that file's position.
@@ -173,31 +166,11 @@ pub fn copy_file_range(
     len: usize,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    let (mut i, pi) = off_ptr(&off_in);
-    let (mut o, po) = off_ptr(&off_out);
-    let pi = if pi { &raw mut i } else { std::ptr::null_mut() };
-    let po = if po { &raw mut o } else { std::ptr::null_mut() };
-    // SAFETY: pi/po are null or point to locals that outlive the call.
-    let n =
-        cvt(unsafe { libc::copy_file_range(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, 0) })?;
-    write_back(off_in, i);
-    write_back(off_out, o);
-    Ok(n as usize)
-}
-
-/// The value and presence of an optional offset, for a syscall's `loff_t *` argument.
-fn off_ptr(off: &Option<&mut u64>) -> (libc::loff_t, bool) {
-    match off {
-        Some(o) => (**o as libc::loff_t, true),
-        None => (0, false),
-    }
-}
-
-/// Stores what the kernel advanced an offset to.
-fn write_back(off: Option<&mut u64>, v: libc::loff_t) {
-    if let Some(o) = off {
-        *o = v as u64;
-    }
+    with_offsets(off_in, off_out, |pi, po| {
+        // SAFETY: pi/po are null or point to live loff_t values (see `with_offsets`).
+        cvt(unsafe { libc::copy_file_range(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, 0) })
+    })
+    .map(|n| n as usize)
 }
 
 /// `splice(2)` from `src` to `dst`; a `None` offset uses (and for files advances) that side's
@@ -211,15 +184,32 @@ pub fn splice(
     flags: u32,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    let (mut i, pi) = off_ptr(&off_in);
-    let (mut o, po) = off_ptr(&off_out);
-    let pi = if pi { &raw mut i } else { std::ptr::null_mut() };
-    let po = if po { &raw mut o } else { std::ptr::null_mut() };
-    // SAFETY: pi/po are null or point to locals that outlive the call.
-    let n = cvt(unsafe { libc::splice(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, flags) })?;
-    write_back(off_in, i);
-    write_back(off_out, o);
-    Ok(n as usize)
+    with_offsets(off_in, off_out, |pi, po| {
+        // SAFETY: pi/po are null or point to live loff_t values (see `with_offsets`).
+        cvt(unsafe { libc::splice(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, flags) })
+    })
+    .map(|n| n as usize)
+}
+
+/// Calls `f` with `loff_t *` arguments for two optional offsets (null for `None`, else a
+/// pointer to a local copy that lives through the call) and stores back what the kernel
+/// advanced them to.
+fn with_offsets<R>(
+    a: Option<&mut u64>,
+    b: Option<&mut u64>,
+    f: impl FnOnce(*mut libc::loff_t, *mut libc::loff_t) -> io::Result<R>,
+) -> io::Result<R> {
+    let mut va = a.as_ref().map(|o| **o as libc::loff_t);
+    let mut vb = b.as_ref().map(|o| **o as libc::loff_t);
+    let ptr =
+        |v: &mut Option<libc::loff_t>| v.as_mut().map_or(std::ptr::null_mut(), |x| x as *mut _);
+    let r = f(ptr(&mut va), ptr(&mut vb))?;
+    for (dst, v) in [(a, va), (b, vb)] {
+        if let (Some(d), Some(v)) = (dst, v) {
+            *d = v as u64;
+        }
+    }
+    Ok(r)
 }
 
 /// Flags for [`splice`].
