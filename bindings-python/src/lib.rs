@@ -1,1 +1,589 @@
-//! zcopy-python (filled by its issue).
+//! zcopy-python: the private native module `zcopy._zcopy`.
+//!
+//! This is the bridge, not the API (see DESIGN.md, "libsignal"): it parses arguments, releases
+//! the GIL around every call into `zcopy-core`, and maps the engine's errors onto the Python
+//! exceptions of the error table. The public, idiomatic API (file objects, `socket.sendfile`
+//! drop-in, asyncio) is written in Python in `python/zcopy/`.
+//!
+//! Rules every entry point follows:
+//! - descriptors are borrowed: an int, or an object whose `fileno()` returns one; core works on
+//!   duplicates, so a concurrent close cannot redirect a call to another file;
+//! - the GIL is released around every blocking call; EINTR runs Python's signal handlers
+//!   (`PyErr_CheckSignals`), and an exception from one (Ctrl-C's `KeyboardInterrupt`) stops the
+//!   call and is raised with the progress attached;
+//! - every exception raised by a transfer carries `.bytes_transferred`;
+//! - numbers out of range are `ValueError`, never `OverflowError`;
+//! - a panic never unwinds into Python: it becomes `zcopy.PanicError`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::create_exception;
+use pyo3::exceptions::{
+    PyBlockingIOError, PyBufferError, PyInterruptedError, PyOSError, PyOverflowError,
+    PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyInt, PyTuple};
+use zcopy_core::{ErrorCode, InterruptHook, Method, Options, RelayOptions};
+
+create_exception!(
+    zcopy,
+    UnsupportedError,
+    PyOSError,
+    "The method cannot work for this pair of descriptors or on this kernel (errno EOPNOTSUPP)."
+);
+create_exception!(
+    zcopy,
+    PanicError,
+    PyRuntimeError,
+    "A bug: the native engine panicked. The call was abandoned; please report it."
+);
+
+/// What a transfer did.
+#[pyclass(frozen, module = "zcopy", name = "Report")]
+struct Report {
+    /// Bytes that reached the destination.
+    #[pyo3(get)]
+    bytes: u64,
+    /// Name of the method that moved the last bytes (the requested one when nothing moved).
+    #[pyo3(get)]
+    method: &'static str,
+    /// Syscalls the call issued, classification and bookkeeping included.
+    #[pyo3(get)]
+    syscalls: u64,
+    /// How many times the call gave up on a method and tried the next one.
+    #[pyo3(get)]
+    fallbacks: usize,
+    /// Each fallback as (from method, to method, reason).
+    #[pyo3(get)]
+    fallback_details: Vec<(&'static str, &'static str, String)>,
+    /// MSG_ZEROCOPY sends whose completion arrived.
+    #[pyo3(get)]
+    zc_sends: u64,
+    /// ... of which the kernel copied the data anyway (always all of them on loopback).
+    #[pyo3(get)]
+    zc_copied: u64,
+    /// Wall time of the call, in seconds.
+    #[pyo3(get)]
+    elapsed: f64,
+}
+
+impl Report {
+    fn from_core(r: &zcopy_core::Report) -> Report {
+        Report {
+            bytes: r.bytes,
+            method: r.method.name(),
+            syscalls: r.syscalls,
+            fallbacks: r.fallbacks.len(),
+            fallback_details: r
+                .fallbacks
+                .iter()
+                .map(|f| (f.from.name(), f.to.name(), f.reason.clone()))
+                .collect(),
+            zc_sends: r.zc_sends,
+            zc_copied: r.zc_copied,
+            elapsed: r.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+#[pymethods]
+impl Report {
+    fn __repr__(&self) -> String {
+        format!(
+            "Report(bytes={}, method={:?}, syscalls={}, fallbacks={}, zc_sends={}, zc_copied={})",
+            self.bytes, self.method, self.syscalls, self.fallbacks, self.zc_sends, self.zc_copied
+        )
+    }
+}
+
+/// The engine's message for an errno, as `os.strerror` gives it (no "(os error N)" suffix).
+fn strerror(errno: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(errno).to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Maps an engine error onto the Python exception of the error table, with
+/// `.bytes_transferred` set. `interrupt` is the exception a signal handler raised, if the call
+/// stopped because of one.
+fn to_pyerr(py: Python<'_>, e: &zcopy_core::Error, bytes: u64, interrupt: Option<PyErr>) -> PyErr {
+    let err = match e.code() {
+        // An Ok code inside an error is a bug in the engine.
+        ErrorCode::Ok => PanicError::new_err(format!("engine returned an error with code OK: {e}")),
+        ErrorCode::Os => match e.errno() {
+            Some(libc::EINTR) => interrupt.unwrap_or_else(|| {
+                PyInterruptedError::new_err((libc::EINTR, strerror(libc::EINTR)))
+            }),
+            Some(errno) => PyOSError::new_err((errno, strerror(errno))),
+            None => PyOSError::new_err(e.kind.to_string()),
+        },
+        ErrorCode::Unsupported => UnsupportedError::new_err((libc::EOPNOTSUPP, e.kind.to_string())),
+        ErrorCode::InvalidArgument => PyValueError::new_err(e.kind.to_string()),
+        ErrorCode::WouldBlock => {
+            PyBlockingIOError::new_err((libc::EAGAIN, strerror(libc::EAGAIN), bytes))
+        }
+        ErrorCode::TimedOut => PyTimeoutError::new_err((libc::ETIMEDOUT, "timed out".to_string())),
+        ErrorCode::NullParameter => PyValueError::new_err(e.kind.to_string()),
+        ErrorCode::Panic => PanicError::new_err(e.kind.to_string()),
+    };
+    with_bytes(py, err, bytes)
+}
+
+/// Attaches `.bytes_transferred` to an exception (every exception instance has a `__dict__`
+/// except a few built-in singletons; failing to set it must not hide the real error).
+fn with_bytes(py: Python<'_>, err: PyErr, bytes: u64) -> PyErr {
+    let _ = err.value(py).setattr("bytes_transferred", bytes);
+    err
+}
+
+/// A panic payload as text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs `f` with the GIL released, turning a panic into `PanicError`.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|p| PanicError::new_err(panic_message(p.as_ref())))
+}
+
+/// The exception a Python signal handler raised while the GIL was released.
+type Pending = Arc<Mutex<Option<PyErr>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The EINTR hook: runs Python's signal handlers; an exception from one (KeyboardInterrupt)
+/// is kept for the caller and stops the call.
+/// The thread on which CPython runs signal handlers, when `zcopy` was imported on it (the usual
+/// case). Elsewhere `PyErr_CheckSignals` does nothing, so the hook need not take the GIL there.
+static MAIN_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+fn interrupt_hook(pending: &Pending) -> InterruptHook {
+    let pending = Arc::clone(pending);
+    Arc::new(move || {
+        if MAIN_THREAD
+            .get()
+            .is_some_and(|t| *t != std::thread::current().id())
+        {
+            return false;
+        }
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                *lock(&pending) = Some(e);
+                true
+            }
+        })
+    })
+}
+
+fn take_pending(pending: &Pending) -> Option<PyErr> {
+    lock(pending).take()
+}
+
+/// An integer argument as i128: `TypeError` for non-integers, `ValueError` (not
+/// `OverflowError`) for integers too large to be meaningful.
+fn int_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i128> {
+    // i64 first: it is one C call, where i128 takes several under the limited API.
+    let overflow = match obj.extract::<i64>() {
+        Ok(n) => return Ok(n.into()),
+        Err(e) => e.is_instance_of::<PyOverflowError>(obj.py()),
+    };
+    if overflow && let Ok(n) = obj.extract::<u64>() {
+        return Ok(n.into());
+    }
+    Err(if overflow {
+        PyValueError::new_err(format!("{name} is out of range"))
+    } else {
+        PyTypeError::new_err(format!("{name} must be an integer, not {}", type_name(obj)))
+    })
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// An optional non-negative 64-bit argument (offset, count).
+fn u64_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<u64>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let n = int_arg(obj, name)?;
+    u64::try_from(n).map(Some).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be between 0 and 2**64-1, got {n}"))
+    })
+}
+
+/// A descriptor: an int, or an object whose `fileno()` returns one.
+fn fd_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
+    let n = if obj.is_instance_of::<PyInt>() {
+        int_arg(obj, name)?
+    } else if obj.hasattr("fileno")? {
+        int_arg(&obj.call_method0("fileno")?, name)?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a file descriptor (int) or an object with fileno(), not {}",
+            type_name(obj)
+        )));
+    };
+    i32::try_from(n)
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} is not a valid file descriptor: {n}")))
+}
+
+/// A timeout in seconds: None waits, 0 does not wait; negative or NaN is `ValueError`.
+fn timeout_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let secs: f64 = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "timeout must be a number of seconds or None, not {}",
+            type_name(obj)
+        ))
+    })?;
+    secs_timeout(Some(secs))
+}
+
+/// [`timeout_arg`] for an already extracted number.
+fn secs_timeout(secs: Option<f64>) -> PyResult<Option<Duration>> {
+    let Some(secs) = secs else { return Ok(None) };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "timeout must be None or a non-negative number, got {secs}"
+        )));
+    }
+    // Beyond what a Duration holds (inf included) is as good as waiting forever.
+    Ok(Duration::try_from_secs_f64(secs).ok())
+}
+
+fn method_arg(obj: &Bound<'_, PyAny>) -> PyResult<Method> {
+    let name: String = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "method must be a str or zcopy.Method, not {}",
+            type_name(obj)
+        ))
+    })?;
+    Method::from_name(&name).ok_or_else(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        PyValueError::new_err(format!(
+            "unknown method {name:?} (expected one of {})",
+            names.join(", ")
+        ))
+    })
+}
+
+/// Whether SIGPIPE is ignored or handled in this process as far as Python knows: CPython
+/// ignores it at start-up, but a program may restore the default (`signal.signal(SIGPIPE,
+/// SIG_DFL)`), and then the engine must block it around writes so a closed peer is EPIPE, not
+/// death. `None` (set outside Python, unknown) counts as not handled.
+fn sigpipe_handled(py: Python<'_>) -> bool {
+    static GETSIGNAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    // `_signal.getsignal` (C) rather than `signal.getsignal`, which wraps it in Python code.
+    let Ok(getsignal) = GETSIGNAL.get_or_try_init(py, || {
+        py.import("_signal")
+            .and_then(|m| m.getattr("getsignal"))
+            .map(Bound::unbind)
+    }) else {
+        return false;
+    };
+    match getsignal.call1(py, (libc::SIGPIPE,)) {
+        Ok(h) if h.is_none(py) => false,
+        // SIG_DFL is 0 (SIG_IGN 1; a Python handler is a callable, not an int).
+        Ok(h) => h
+            .extract::<i64>(py)
+            .map_or(true, |n| n != libc::SIG_DFL as i64),
+        Err(_) => false,
+    }
+}
+
+/// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
+///
+/// The engine's transfer on two descriptors. See `zcopy.transfer` for the semantics.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
+#[pyo3(signature = (src, dst, offset=None, count=None, method=None, timeout=None, fallback=false))]
+fn transfer(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    offset: Option<&Bound<'_, PyAny>>,
+    count: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    fallback: bool,
+) -> PyResult<Report> {
+    let src = fd_arg(src, "src")?;
+    let dst = fd_arg(dst, "dst")?;
+    let pending: Pending = Arc::default();
+    let opts = Options {
+        method: match method {
+            Some(m) if !m.is_none() => method_arg(m)?,
+            _ => Method::Auto,
+        },
+        offset: u64_arg(offset, "offset")?,
+        count: u64_arg(count, "count")?,
+        timeout: timeout_arg(timeout)?,
+        fallback,
+        on_interrupt: Some(interrupt_hook(&pending)),
+        host_ignores_sigpipe: sigpipe_handled(py),
+        ..Options::default()
+    };
+    match detached(py, || zcopy_core::transfer_fds(src, dst, &opts))? {
+        Ok(r) => Ok(Report::from_core(&r)),
+        Err(e) => Err(to_pyerr(py, &e, e.bytes(), take_pending(&pending))),
+    }
+}
+
+/// relay(a, b, timeout=None) -> (bytes a->b, bytes b->a)
+///
+/// The engine's stream-socket relay. An exception carries `.bytes_transferred` (both ways
+/// together) and `.relayed`, the pair.
+#[pyfunction]
+#[pyo3(signature = (a, b, timeout=None))]
+fn relay(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    timeout: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(u64, u64)> {
+    let a = fd_arg(a, "a")?;
+    let b = fd_arg(b, "b")?;
+    let pending: Pending = Arc::default();
+    let opts = RelayOptions {
+        timeout: timeout_arg(timeout)?,
+        on_interrupt: Some(interrupt_hook(&pending)),
+    };
+    match detached(py, || zcopy_core::relay_fds(a, b, &opts).map_err(Box::new))? {
+        Ok(r) => Ok((r.a_to_b, r.b_to_a)),
+        Err(e) => {
+            let err = to_pyerr(
+                py,
+                &e.error,
+                e.report.a_to_b + e.report.b_to_a,
+                take_pending(&pending),
+            );
+            let _ = err
+                .value(py)
+                .setattr("relayed", (e.report.a_to_b, e.report.b_to_a));
+            Err(err)
+        }
+    }
+}
+
+/// capabilities() -> {method name: supported}, for every explicit method.
+#[pyfunction]
+fn capabilities(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let caps = detached(py, zcopy_core::capabilities)?;
+    let d = PyDict::new(py);
+    for m in Method::EXPLICIT {
+        d.set_item(m.name(), caps.supports(m))?;
+    }
+    Ok(d)
+}
+
+/// Raises PanicError from a real panic inside the engine boundary (for tests of the mapping).
+#[pyfunction]
+fn _panic(py: Python<'_>, message: String) -> PyResult<()> {
+    detached(py, move || -> () { panic!("{message}") })
+}
+
+/// A Python buffer held (exported) until the kernel's completion for it arrives.
+struct HeldBuffer(PyUntypedBuffer);
+
+impl AsRef<[u8]> for HeldBuffer {
+    fn as_ref(&self) -> &[u8] {
+        let len = self.0.len_bytes();
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: the buffer was checked C-contiguous when taken; the export keeps the memory
+        // alive (and a bytearray unresizable) until this value is dropped, and `len_bytes` is
+        // its size in bytes. Its contents may still be changed by Python code: that changes
+        // what is sent, never memory safety for us (the kernel only reads it).
+        unsafe { std::slice::from_raw_parts(self.0.buf_ptr().cast::<u8>(), len) }
+    }
+}
+
+/// Streams buffers to a TCP socket with MSG_ZEROCOPY, keeping each alive until the kernel's
+/// completion for it arrives.
+#[pyclass(module = "zcopy", name = "ZeroCopySender")]
+struct Sender {
+    inner: Mutex<Option<zcopy_core::ZeroCopySender>>,
+}
+
+impl Sender {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut zcopy_core::ZeroCopySender) -> zcopy_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        let r = detached(py, || lock(&self.inner).as_mut().map(f))?;
+        match r {
+            None => Err(PyValueError::new_err(
+                "I/O operation on a closed ZeroCopySender",
+            )),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(to_pyerr(py, &e, e.bytes(), None)),
+        }
+    }
+
+    fn stats(&self) -> zcopy_core::SenderStats {
+        lock(&self.inner)
+            .as_ref()
+            .map(|s| s.stats())
+            .unwrap_or_default()
+    }
+}
+
+#[pymethods]
+impl Sender {
+    /// ZeroCopySender(sock): `sock` is a connected TCP socket (an int fd or an object with
+    /// fileno()); the sender works on its own duplicate of it.
+    #[new]
+    fn new(py: Python<'_>, sock: &Bound<'_, PyAny>) -> PyResult<Sender> {
+        let fd = fd_arg(sock, "sock")?;
+        match detached(py, || zcopy_core::ZeroCopySender::from_raw(fd))? {
+            Ok(s) => Ok(Sender {
+                inner: Mutex::new(Some(s)),
+            }),
+            Err(e) => Err(to_pyerr(py, &e, 0, None)),
+        }
+    }
+
+    /// Sends all of `buf` (any C-contiguous buffer) and keeps it until the kernel is done with
+    /// it. Returns its id (0, 1, 2, ...).
+    fn send(&self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let held = PyUntypedBuffer::get(buf)?;
+        if !held.is_c_contiguous() {
+            return Err(PyBufferError::new_err(
+                "ZeroCopySender.send needs a C-contiguous buffer",
+            ));
+        }
+        let held = HeldBuffer(held);
+        self.with(py, move |s| s.send(held))
+    }
+
+    /// Reads completions, waiting up to `timeout` seconds (None: until every send completed).
+    /// Returns the id below which every send has completed.
+    #[pyo3(signature = (timeout=Some(0.0)), text_signature = "($self, timeout=0.0)")]
+    fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u64> {
+        let t = secs_timeout(timeout)?;
+        self.with(py, move |s| s.poll(t))
+    }
+
+    /// Sends not yet completed.
+    #[getter]
+    fn pending(&self) -> u64 {
+        self.stats().pending
+    }
+
+    /// Ids handed out so far.
+    #[getter]
+    fn sent(&self) -> u64 {
+        self.stats().sent
+    }
+
+    /// Kernel completions received.
+    #[getter]
+    fn completions(&self) -> u64 {
+        self.stats().completions
+    }
+
+    /// Completions for which the kernel copied the data instead of sharing pages.
+    #[getter]
+    fn copied(&self) -> u64 {
+        self.stats().copied
+    }
+
+    /// Whether close() was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.inner).is_none()
+    }
+
+    /// Waits up to `timeout` seconds (None: as long as it takes) for outstanding completions,
+    /// then closes the sender's descriptor (the caller's socket stays open). TimeoutError if some
+    /// never arrived (their buffers are then kept forever, never released early).
+    #[pyo3(signature = (timeout=None))]
+    fn close(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let t = timeout_arg(timeout)?;
+        let r = detached(py, || lock(&self.inner).take().map(|s| s.close(t)))?;
+        match r {
+            None | Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(to_pyerr(py, &e, 0, None)),
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py, None)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let st = self.stats();
+        let state = if self.closed() { "closed" } else { "open" };
+        format!(
+            "<zcopy.ZeroCopySender {state} sent={} pending={} copied={}>",
+            st.sent, st.pending, st.copied
+        )
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // The engine's drop waits (bounded) for outstanding completions: do not hold the GIL
+        // meanwhile. Releasing a held buffer re-attaches by itself.
+        let inner = lock(&self.inner).take();
+        if inner.is_some() {
+            let _ = Python::try_attach(|py| py.detach(|| drop(inner)));
+        }
+    }
+}
+
+/// The private native module of the `zcopy` package.
+#[pymodule]
+fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let threading = py.import("threading")?;
+    if threading
+        .call_method0("current_thread")?
+        .is(&threading.call_method0("main_thread")?)
+    {
+        let _ = MAIN_THREAD.set(std::thread::current().id());
+    }
+    m.add("__version__", zcopy_core::VERSION)?;
+    m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    m.add("PanicError", py.get_type::<PanicError>())?;
+    m.add_class::<Report>()?;
+    m.add_class::<Sender>()?;
+    m.add_function(wrap_pyfunction!(transfer, m)?)?;
+    m.add_function(wrap_pyfunction!(relay, m)?)?;
+    m.add_function(wrap_pyfunction!(capabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! Bidirectional stream-socket relay over splice: single thread, poll-driven, half-close aware.
 
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -43,6 +43,23 @@ struct Direction {
     eof: bool,
     shut: bool,
     moved: u64,
+    /// `from` was last seen readable (or not yet tried).
+    readable: bool,
+    /// `to` was last seen writable (or not yet tried).
+    writable: bool,
+}
+
+impl Direction {
+    fn new() -> Result<Direction> {
+        Ok(Direction {
+            pipe: pipe::acquire()?,
+            eof: false,
+            shut: false,
+            moved: 0,
+            readable: true,
+            writable: true,
+        })
+    }
 }
 
 /// Relays `a` <-> `b` until both directions have reached EOF and been forwarded.
@@ -109,20 +126,7 @@ fn run(
     let _nb_a = NonblockGuard::set(a, &ai)?;
     let _nb_b = NonblockGuard::set(b, &bi)?;
     let mut guard = SigpipeGuard::new();
-    let mut dirs = [
-        Direction {
-            pipe: pipe::acquire()?,
-            eof: false,
-            shut: false,
-            moved: 0,
-        },
-        Direction {
-            pipe: pipe::acquire()?,
-            eof: false,
-            shut: false,
-            moved: 0,
-        },
-    ];
+    let mut dirs = [Direction::new()?, Direction::new()?];
     let result = pump(a, b, &mut dirs, deadline, opts);
     // Delivered bytes count on every outcome, including the round an error ended.
     report.a_to_b = dirs[0].moved;
@@ -145,61 +149,24 @@ fn pump(
     deadline: Option<Instant>,
     opts: &RelayOptions,
 ) -> Result<()> {
-    let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+    let fds = [a, b];
     loop {
         let mut progress = false;
-        // Readiness wanted per fd: [a, b].
-        let mut want = [0i16; 2];
         for (i, d) in dirs.iter_mut().enumerate() {
-            let (from, to, from_i, to_i) = if i == 0 { (a, b, 0, 1) } else { (b, a, 1, 0) };
-            if !d.eof && d.pipe.held < d.pipe.capacity() {
-                let room = d.pipe.capacity() - d.pipe.held;
-                match sys::splice(from, None, d.pipe.writer(), None, room, flags) {
-                    Ok(0) => {
-                        d.eof = true;
-                        progress = true;
-                    }
-                    Ok(n) => {
-                        d.pipe.held += n;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        want[from_i] |= sys::POLLIN
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => progress = true,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if d.pipe.held > 0 {
-                match sys::splice(d.pipe.reader(), None, to, None, d.pipe.held, flags) {
-                    Ok(n) => {
-                        d.pipe.held -= n;
-                        d.moved += n as u64;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        want[to_i] |= sys::POLLOUT
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => progress = true,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if d.eof && d.pipe.held == 0 && !d.shut {
-                match sys::shutdown_write(to) {
-                    // The peer may be gone already; nothing is left to forward either way.
-                    Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                d.shut = true;
-                progress = true;
-            }
+            progress |= d.step(fds[i], fds[1 - i])?;
         }
         if dirs.iter().all(|d| d.shut) {
             return Ok(());
         }
         if progress {
             continue;
+        }
+        // Nothing can move until a socket is ready: wait for what each direction needs.
+        let mut want = [0i16; 2];
+        for (i, d) in dirs.iter().enumerate() {
+            let (r, w) = d.waits_for();
+            want[i] |= r;
+            want[1 - i] |= w;
         }
         let timeout = match deadline {
             None => None,
@@ -211,21 +178,95 @@ fn pump(
                 Some(d - now)
             }
         };
-        let mut fds = Vec::with_capacity(2);
-        if want[0] != 0 {
-            fds.push((a, want[0]));
-        }
-        if want[1] != 0 {
-            fds.push((b, want[1]));
-        }
-        match sys::poll(&fds, timeout) {
-            Ok(_) => {}
+        let polled: Vec<(BorrowedFd<'_>, i16)> = (0..2)
+            .filter(|&i| want[i] != 0)
+            .map(|i| (fds[i], want[i]))
+            .collect();
+        let revents = match sys::poll(&polled, timeout) {
+            Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 if opts.on_interrupt.as_ref().is_some_and(|h| h()) {
                     return Err(e.into());
                 }
+                continue;
             }
             Err(e) => return Err(e.into()),
+        };
+        for (k, (fd, _)) in polled.iter().enumerate() {
+            let i = usize::from(fd.as_raw_fd() != a.as_raw_fd());
+            let rev = revents[k];
+            // Errors and hang-ups count as ready: the next splice reports them.
+            let any = rev & (sys::POLLERR | sys::POLLHUP) != 0;
+            if rev & sys::POLLIN != 0 || any {
+                dirs[i].readable = true;
+            }
+            if rev & sys::POLLOUT != 0 || any {
+                dirs[1 - i].writable = true;
+            }
         }
+    }
+}
+
+impl Direction {
+    /// One round for `from` -> pipe -> `to`: splice in what is queued, splice out what the
+    /// pipe holds, forward EOF as SHUT_WR. Syscalls are only tried on sides last seen ready,
+    /// so an idle direction costs nothing while the other streams. Returns whether it moved.
+    fn step(&mut self, from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<bool> {
+        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+        let mut progress = false;
+        let room = self.pipe.capacity() - self.pipe.held;
+        if !self.eof && self.readable && room > 0 {
+            match sys::splice(from, None, self.pipe.writer(), None, room, flags) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.pipe.held += n;
+                    // Less than asked: the socket's queue is drained; poll before the next try.
+                    self.readable = n == room;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            progress = true;
+        }
+        if self.pipe.held > 0 && self.writable {
+            match sys::splice(self.pipe.reader(), None, to, None, self.pipe.held, flags) {
+                Ok(n) => {
+                    self.writable = n == self.pipe.held;
+                    self.pipe.held -= n;
+                    self.moved += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            progress = true;
+        }
+        if self.eof && self.pipe.held == 0 && !self.shut {
+            match sys::shutdown_write(to) {
+                // The peer may be gone already; nothing is left to forward either way.
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.shut = true;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    /// Poll events this direction waits for: (on `from`, on `to`).
+    fn waits_for(&self) -> (i16, i16) {
+        let r = if !self.eof && !self.readable && self.pipe.held < self.pipe.capacity() {
+            sys::POLLIN
+        } else {
+            0
+        };
+        let w = if self.pipe.held > 0 && !self.writable {
+            sys::POLLOUT
+        } else {
+            0
+        };
+        (r, w)
     }
 }

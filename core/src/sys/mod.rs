@@ -243,7 +243,7 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// Readiness wanted from / reported by [`poll`].
-pub use libc::{POLLIN, POLLOUT};
+pub use libc::{POLLERR, POLLHUP, POLLIN, POLLOUT};
 
 /// `poll(2)` on up to a few fds. `timeout` None waits forever. Returns the revents per fd.
 pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Result<[i16; 4]> {
