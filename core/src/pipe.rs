@@ -13,8 +13,10 @@ use crate::sys;
 
 /// At most this many idle pipes are kept; more are closed on release.
 const POOL_MAX: usize = 16;
-/// Pipes are grown towards this size (capped by /proc/sys/fs/pipe-max-size).
-const WANTED_CAPACITY: usize = 1 << 20;
+/// Pipes are grown to this size where the process is allowed past the system maximum: each
+/// pipeful costs two splice calls, so 4 MiB makes file -> socket splice 1/64 of a 64 KiB
+/// read/write loop's syscalls instead of exactly 1/16 with the default 1 MiB maximum.
+const PRIVILEGED_CAPACITY: usize = 4 << 20;
 
 /// A pipe owned by the engine, with its capacity and how many bytes it holds.
 pub struct Pipe {
@@ -53,14 +55,15 @@ impl Pipe {
     }
 }
 
-/// Grows the pipe to the wanted size or the system maximum, quietly keeping the default when
-/// the kernel refuses (EPERM when the user's pipe quota is used up).
+/// Grows the pipe: to [`PRIVILEGED_CAPACITY`] where the process may exceed the system maximum
+/// (CAP_SYS_RESOURCE), else to the system maximum (/proc/sys/fs/pipe-max-size), quietly keeping
+/// the default when the kernel refuses (EPERM once the user's pipe quota is used up).
 fn grow(fd: BorrowedFd<'_>) -> usize {
-    let target = WANTED_CAPACITY.min(max_pipe_size());
-    match sys::set_pipe_size(fd, target as i32) {
-        Ok(n) => n,
-        Err(_) => sys::get_pipe_size(fd).unwrap_or(65536),
-    }
+    let max = max_pipe_size();
+    [PRIVILEGED_CAPACITY.max(max), max]
+        .into_iter()
+        .find_map(|size| sys::set_pipe_size(fd, size as i32).ok())
+        .unwrap_or_else(|| sys::get_pipe_size(fd).unwrap_or(65536))
 }
 
 fn max_pipe_size() -> usize {

@@ -10,7 +10,7 @@
 //! off for large sends on a NIC that does scatter-gather (on loopback the kernel copies anyway).
 
 use crate::error::{Error, Result};
-use crate::fd::{FdInfo, FdKind};
+use crate::fd::{FdInfo, FdKind, SockFamily};
 use crate::method::Method;
 
 /// Why `method` cannot move bytes from `src` to `dst`, or `Ok` if it can.
@@ -48,9 +48,12 @@ pub(crate) fn applies(
         Method::MsgZerocopy if src.kind != FdKind::Regular => {
             Err("msg_zerocopy needs a regular file as the source".into())
         }
-        Method::MsgZerocopy if !dst.is_tcp() => Err(
+        Method::MsgZerocopy if dst.kind == FdKind::Stream(SockFamily::Unix) => Err(
             "msg_zerocopy needs a TCP socket as the destination (Unix sockets cannot do it)".into(),
         ),
+        Method::MsgZerocopy if !dst.is_tcp() => {
+            Err("msg_zerocopy needs a TCP socket as the destination".into())
+        }
         Method::MsgZerocopy => Ok(()),
     }
 }
@@ -93,7 +96,7 @@ pub(crate) fn chain(
             Ok((chain, None))
         }
         Err(why) if fallback => Ok((auto_chain(src, dst, dst_offset), Some(why))),
-        Err(why) => Err(Error::unsupported(format!("{method}: {why}"))),
+        Err(why) => Err(Error::unsupported(why)),
     }
 }
 

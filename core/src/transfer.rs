@@ -74,6 +74,18 @@ fn continue_after(
     opts: &Options,
     rest: impl FnOnce(&Options) -> Result<Report>,
 ) -> Result<Report> {
+    // A short count from a blocking sendfile may mean a signal arrived mid-call (no EINTR
+    // then): let the host see it before the general path blocks again.
+    if opts.on_interrupt.as_ref().is_some_and(|h| h()) {
+        let mut e = Error::from(io::Error::from_raw_os_error(libc::EINTR));
+        e.report = Report {
+            bytes: sent,
+            method: Method::Sendfile,
+            syscalls,
+            ..Report::default()
+        };
+        return Err(e);
+    }
     let mut o = opts.clone();
     o.count = opts.count.map(|c| c - sent);
     o.offset = opts.offset.map(|off| off + sent);
@@ -385,6 +397,19 @@ impl<'a> Job<'a> {
         if let Some(p) = &mut self.dst_pos {
             *p += n;
         }
+    }
+
+    /// Records `n` bytes delivered by a write that asked for `asked`. A blocking destination
+    /// returns short only at EOF or when a signal interrupted the call after some progress (no
+    /// EINTR then): the host gets to run its handlers now (the interrupt hook), or the next
+    /// call could block for ever with its Ctrl-C already consumed.
+    pub fn delivered_of(&mut self, n: usize, asked: usize) -> Step {
+        self.delivered(n);
+        let blocking = self.deadline.is_none() && self.di.may_block() && !self.di.nonblocking();
+        if n < asked && blocking {
+            self.interrupted()?;
+        }
+        Ok(())
     }
 
     /// The explicit offset of the next byte, switching from the kernel's file position to an

@@ -14,8 +14,8 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         while at < map.len() {
             match map.write_to(job.dst, at, map.len() - at, job.dst_pos) {
                 Ok(n) => {
+                    job.delivered_of(n, map.len() - at)?;
                     at += n;
-                    job.delivered(n);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return truncated(job),
                 Err(e) => job.handle(e, Side::Dst)?,

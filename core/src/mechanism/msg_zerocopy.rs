@@ -103,68 +103,65 @@ fn send_all(
 ) -> Step {
     let mut size = job.si.size;
     while let Some(map) = mmap::next_mapping(job, &mut size)? {
+        // Owned by `maps` before the first send: no early return can unmap pages in flight.
+        maps.push(map);
+        let map = maps.last().expect("just pushed");
         let mut at = 0;
-        let mut result = Ok(());
         while at < map.len() {
             let flags = if *copying { 0 } else { libc::MSG_ZEROCOPY };
-            match map.send_to(job.dst, at, CHUNK.min(map.len() - at), flags) {
+            let asked = CHUNK.min(map.len() - at);
+            match map.send_to(job.dst, at, asked, flags) {
                 Ok(n) => {
                     at += n;
-                    job.delivered(n);
                     if !*copying {
                         *issued += 1;
                         zerocopy::advance_kernel_id(job.di.dev_ino, 1);
+                    }
+                    job.delivered_of(n, asked)?;
+                    if !*copying {
                         completions
                             .drain(job.dst)
                             .map_err(|e| Stop::Fail(e.into()))?;
-                        if completions.completed >= COPIED_BEFORE_SWITCH
-                            && completions.copied == completions.completed
-                        {
-                            *copying = true;
-                            job.report.fallbacks.push(Fallback {
-                                from: Method::MsgZerocopy,
-                                to: Method::Mmap,
-                                reason: format!(
-                                    "the kernel copied all {} completed zerocopy sends (loopback, or no scatter-gather): plain sends are cheaper",
-                                    completions.completed
-                                ),
-                                errno: None,
-                            });
-                            job.report.method = Method::Mmap;
-                        }
+                        *copying = switch_to_copies(job, completions);
                     }
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
-                    result = mmap::truncated(job);
-                    break;
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return mmap::truncated(job),
                 // Too much memory pinned by sends in flight: wait for some completions.
                 Err(e)
                     if e.raw_os_error() == Some(libc::ENOBUFS)
                         && *issued > completions.watermark() =>
                 {
                     let upto = completions.watermark() + 1;
-                    if let Err(e) = completions.wait_for(job.dst, upto, job.deadline) {
-                        result = Err(Stop::Fail(e));
-                        break;
-                    }
+                    completions
+                        .wait_for(job.dst, upto, job.deadline)
+                        .map_err(Stop::Fail)?;
                     if completions.watermark() < upto {
-                        result = job.time_left().map(drop);
-                        if result.is_err() {
-                            break;
-                        }
+                        job.time_left()?;
                     }
                 }
-                Err(e) => {
-                    if let Err(stop) = job.handle(e, Side::Dst) {
-                        result = Err(stop);
-                        break;
-                    }
-                }
+                Err(e) => job.handle(e, Side::Dst)?,
             }
         }
-        maps.push(map);
-        result?;
     }
     Ok(())
+}
+
+/// Whether to switch to plain sends: the kernel copied every completed zerocopy send so far
+/// (always the case on loopback). Records the switch in the report.
+fn switch_to_copies(job: &mut Job<'_>, completions: &Completions) -> bool {
+    if completions.completed < COPIED_BEFORE_SWITCH || completions.copied != completions.completed {
+        return false;
+    }
+    job.report.fallbacks.push(Fallback {
+        from: Method::MsgZerocopy,
+        to: Method::Mmap,
+        reason: format!(
+            "the kernel copied all {} completed zerocopy sends (loopback, or no \
+             scatter-gather): plain sends from the mapping are cheaper",
+            completions.completed
+        ),
+        errno: None,
+    });
+    job.report.method = Method::Mmap;
+    true
 }

@@ -33,8 +33,10 @@ pub(crate) fn write_all(job: &mut Job<'_>, data: &[u8]) -> Step {
     while at < data.len() {
         match sys::write(job.dst, &data[at..], job.dst_pos) {
             Ok(n) => {
-                job.delivered(n);
                 at += n;
+                if let Err(stop) = job.delivered_of(n, data.len() - at + n) {
+                    return Err(lost(job, stop, data.len() - at));
+                }
             }
             Err(e) => {
                 if let Err(stop) = job.handle(e, Side::Dst) {

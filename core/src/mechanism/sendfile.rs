@@ -19,17 +19,7 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
         };
         match r {
             Ok(0) => return Ok(()),
-            Ok(n) => {
-                job.delivered(n);
-                // A blocking destination returns short only at EOF or when a signal interrupted
-                // the call after some progress (no EINTR then): let the host run its handlers
-                // now, or the next call could block for ever with its Ctrl-C already consumed.
-                let blocking =
-                    job.deadline.is_none() && job.di.may_block() && !job.di.nonblocking();
-                if n < want && blocking {
-                    job.interrupted()?;
-                }
-            }
+            Ok(n) => job.delivered_of(n, want)?,
             Err(e) => job.handle(e, Side::Dst)?,
         }
     }

@@ -52,6 +52,8 @@ fn direct(job: &mut Job<'_>) -> Step {
         let (mut off, mut out) = (job.offset(), job.dst_pos);
         match sys::splice(job.src, off.as_mut(), job.dst, out.as_mut(), want, flags) {
             Ok(0) => return Ok(()),
+            // Short from a file means EOF or a signal; from a pipe or socket it is normal.
+            Ok(n) if job.offset().is_some() => job.delivered_of(n, want)?,
             Ok(n) => job.delivered(n),
             Err(e) => job.handle(e, Side::Both)?,
         }
@@ -82,8 +84,11 @@ fn through(job: &mut Job<'_>, pipe: &mut Pipe) -> Step {
         let mut out = job.dst_pos;
         match sys::splice(pipe.reader(), None, job.dst, out.as_mut(), pipe.held, flags) {
             Ok(n) => {
+                let asked = pipe.held;
                 pipe.held -= n;
-                job.delivered(n);
+                if let Err(stop) = job.delivered_of(n, asked) {
+                    return Err(rescue(job, pipe, stop));
+                }
             }
             Err(e) => {
                 if let Err(stop) = job.handle(e, Side::Dst) {
