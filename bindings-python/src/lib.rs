@@ -27,7 +27,7 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use zcopy_core::{ErrorCode, InterruptHook, Method, Options, RelayOptions};
 
 create_exception!(
@@ -160,40 +160,48 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T
         .map_err(|p| PanicError::new_err(panic_message(p.as_ref())))
 }
 
-/// The exception a Python signal handler raised while the GIL was released.
-type Pending = Arc<Mutex<Option<PyErr>>>;
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The EINTR hook: runs Python's signal handlers; an exception from one (KeyboardInterrupt)
-/// is kept for the caller and stops the call.
 /// The thread on which CPython runs signal handlers, when `zcopy` was imported on it (the usual
 /// case). Elsewhere `PyErr_CheckSignals` does nothing, so the hook need not take the GIL there.
 static MAIN_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
 
-fn interrupt_hook(pending: &Pending) -> InterruptHook {
-    let pending = Arc::clone(pending);
-    Arc::new(move || {
-        if MAIN_THREAD
-            .get()
-            .is_some_and(|t| *t != std::thread::current().id())
-        {
-            return false;
-        }
-        Python::attach(|py| match py.check_signals() {
-            Ok(()) => false,
-            Err(e) => {
-                *lock(&pending) = Some(e);
-                true
-            }
-        })
-    })
+thread_local! {
+    /// The exception a Python signal handler raised while this thread's call had the GIL
+    /// released. The engine calls the hook on the calling thread, so a thread-local carries it
+    /// back without a per-call allocation.
+    static PENDING: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
 }
 
-fn take_pending(pending: &Pending) -> Option<PyErr> {
-    lock(pending).take()
+/// The EINTR hook, shared by every call: runs Python's signal handlers; an exception from one
+/// (KeyboardInterrupt) is kept for the caller and stops the call.
+fn interrupt_hook() -> InterruptHook {
+    static HOOK: OnceLock<InterruptHook> = OnceLock::new();
+    HOOK.get_or_init(|| {
+        Arc::new(|| {
+            if MAIN_THREAD
+                .get()
+                .is_some_and(|t| *t != std::thread::current().id())
+            {
+                return false;
+            }
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    PENDING.with(|p| *p.borrow_mut() = Some(e));
+                    true
+                }
+            })
+        })
+    })
+    .clone()
+}
+
+/// The exception a signal handler raised during this thread's last call, if any.
+fn take_pending() -> Option<PyErr> {
+    PENDING.with(|p| p.borrow_mut().take())
 }
 
 /// An integer argument as i128: `TypeError` for non-integers, `ValueError` (not
@@ -277,12 +285,13 @@ fn secs_timeout(secs: Option<f64>) -> PyResult<Option<Duration>> {
 }
 
 fn method_arg(obj: &Bound<'_, PyAny>) -> PyResult<Method> {
-    let name: String = obj.extract().map_err(|_| {
+    let name = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "method must be a str or zcopy.Method, not {}",
             type_name(obj)
         ))
     })?;
+    let name = name.to_cow()?;
     Method::from_name(&name).ok_or_else(|| {
         let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
         PyValueError::new_err(format!(
@@ -317,8 +326,9 @@ fn sigpipe_handled(py: Python<'_>) -> bool {
 }
 
 /// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
+/// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
 ///
-/// The engine's transfer on two descriptors. See `zcopy.transfer` for the semantics.
+/// The engine's transfer on two descriptors, positional (for the package's own helpers).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
 #[pyo3(signature = (src, dst, offset=None, count=None, method=None, timeout=None, fallback=false))]
@@ -332,25 +342,135 @@ fn transfer(
     timeout: Option<&Bound<'_, PyAny>>,
     fallback: bool,
 ) -> PyResult<Report> {
+    transfer_objects(py, src, dst, offset, count, method, timeout, fallback)
+}
+
+/// transfer(src, dst, *, offset=None, count=None, method="auto", timeout=None, fallback=False)
+///
+/// Move bytes from ``src`` to ``dst`` in the kernel; return a ``Report``.
+///
+/// - ``offset``: given, read from there and leave the source's position alone; None, read
+///   from the source's position and advance it by the bytes delivered, on every outcome (so a
+///   caller can resume after ``BlockingIOError``, ``TimeoutError`` or an error). A Python file
+///   object is read from its ``tell()`` (its read-ahead buffer does not matter) and left at
+///   ``tell()`` + bytes.
+/// - ``count``: at most that many bytes; None, until the source's EOF (``/dev/zero`` never
+///   ends). EOF before ``count`` is not an error. 0 returns at once.
+/// - The destination is written at its position, which advances (O_APPEND appends). A Python
+///   file object as destination is flushed first.
+/// - ``method``: a ``Method`` or its name. An explicit method that does not apply to the pair
+///   raises ``UnsupportedError`` unless ``fallback=True``.
+/// - ``timeout``: seconds, one deadline for the whole call covering every wait on either
+///   descriptor; 0 does not wait (``BlockingIOError`` with ``.characters_written``); None waits.
+///   A socket object's own ``settimeout`` is not consulted.
+///
+/// Raises ``OSError`` (the errno's subclass, e.g. ``BrokenPipeError``), ``UnsupportedError``,
+/// ``ValueError`` for bad values, ``TypeError`` for bad types, ``BlockingIOError``,
+/// ``TimeoutError``; each with ``.bytes_transferred``.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
+#[pyo3(signature = (src, dst, *, offset=None, count=None, method=None, timeout=None, fallback=false))]
+fn transfer_kw(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    offset: Option<&Bound<'_, PyAny>>,
+    count: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    fallback: bool,
+) -> PyResult<Report> {
+    transfer_objects(py, src, dst, offset, count, method, timeout, fallback)
+}
+
+/// `io.IOBase`, the base of every Python file object.
+fn is_file_object(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static IOBASE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(false);
+    }
+    let base = IOBASE.get_or_try_init(obj.py(), || {
+        obj.py()
+            .import("io")
+            .and_then(|m| m.getattr("IOBase"))
+            .map(Bound::unbind)
+    })?;
+    obj.is_instance(base.bind(obj.py()))
+}
+
+/// The transfer with Python file objects handled: a destination object is flushed first; a
+/// seekable source object with no offset is read from its `tell()` (its read-ahead buffer does
+/// not matter) and left at `tell()` + the bytes delivered, on every outcome.
+#[allow(clippy::too_many_arguments)] // one parameter per option, as in the Python signature
+fn transfer_objects(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    offset: Option<&Bound<'_, PyAny>>,
+    count: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    fallback: bool,
+) -> PyResult<Report> {
+    if is_file_object(dst)? {
+        dst.call_method0("flush")?;
+    }
+    let mut offset = u64_arg(offset, "offset")?;
+    let mut start = None;
+    if offset.is_none() && is_file_object(src)? && src.call_method0("seekable")?.is_truthy()? {
+        let pos = int_arg(&src.call_method0("tell")?, "src.tell()")?;
+        let pos = u64::try_from(pos)
+            .map_err(|_| PyValueError::new_err(format!("src.tell() returned {pos}")))?;
+        start = Some(pos);
+        offset = Some(pos);
+    }
+    let result = transfer_fds(py, src, dst, offset, count, method, timeout, fallback);
+    if let Some(start) = start {
+        let moved = match &result {
+            Ok(r) => r.bytes,
+            Err(e) => e
+                .value(py)
+                .getattr("bytes_transferred")
+                .and_then(|b| b.extract::<u64>())
+                .unwrap_or(0),
+        };
+        let sought = src.call_method1("seek", (start + moved,));
+        if result.is_ok() {
+            sought?;
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)] // one parameter per option, as in the Python signature
+fn transfer_fds(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    offset: Option<u64>,
+    count: Option<&Bound<'_, PyAny>>,
+    method: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    fallback: bool,
+) -> PyResult<Report> {
     let src = fd_arg(src, "src")?;
     let dst = fd_arg(dst, "dst")?;
-    let pending: Pending = Arc::default();
     let opts = Options {
         method: match method {
             Some(m) if !m.is_none() => method_arg(m)?,
             _ => Method::Auto,
         },
-        offset: u64_arg(offset, "offset")?,
+        offset,
         count: u64_arg(count, "count")?,
         timeout: timeout_arg(timeout)?,
         fallback,
-        on_interrupt: Some(interrupt_hook(&pending)),
+        on_interrupt: Some(interrupt_hook()),
         host_ignores_sigpipe: sigpipe_handled(py),
         ..Options::default()
     };
     match detached(py, || zcopy_core::transfer_fds(src, dst, &opts))? {
         Ok(r) => Ok(Report::from_core(&r)),
-        Err(e) => Err(to_pyerr(py, &e, e.bytes(), take_pending(&pending))),
+        Err(e) => Err(to_pyerr(py, &e, e.bytes(), take_pending())),
     }
 }
 
@@ -368,10 +488,9 @@ fn relay(
 ) -> PyResult<(u64, u64)> {
     let a = fd_arg(a, "a")?;
     let b = fd_arg(b, "b")?;
-    let pending: Pending = Arc::default();
     let opts = RelayOptions {
         timeout: timeout_arg(timeout)?,
-        on_interrupt: Some(interrupt_hook(&pending)),
+        on_interrupt: Some(interrupt_hook()),
     };
     match detached(py, || zcopy_core::relay_fds(a, b, &opts).map_err(Box::new))? {
         Ok(r) => Ok((r.a_to_b, r.b_to_a)),
@@ -380,7 +499,7 @@ fn relay(
                 py,
                 &e.error,
                 e.report.a_to_b + e.report.b_to_a,
-                take_pending(&pending),
+                take_pending(),
             );
             let _ = err
                 .value(py)
@@ -582,6 +701,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Report>()?;
     m.add_class::<Sender>()?;
     m.add_function(wrap_pyfunction!(transfer, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer_kw, m)?)?;
     m.add_function(wrap_pyfunction!(relay, m)?)?;
     m.add_function(wrap_pyfunction!(capabilities, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;

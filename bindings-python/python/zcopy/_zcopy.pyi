@@ -14,6 +14,7 @@ __all__ = [
     "capabilities",
     "relay",
     "transfer",
+    "transfer_kw",
 ]
 
 __version__: str
@@ -75,6 +76,16 @@ class ZeroCopySender:
 def transfer(
     src: _Fd,
     dst: _Fd,
+    offset: int | None = None,
+    count: int | None = None,
+    method: str | None = None,
+    timeout: float | None = None,
+    fallback: bool = False,
+) -> Report: ...
+def transfer_kw(
+    src: _Fd,
+    dst: _Fd,
+    *,
     offset: int | None = None,
     count: int | None = None,
     method: str | None = None,
