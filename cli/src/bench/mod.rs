@@ -27,8 +27,9 @@ pub struct BenchArgs {
     /// Size of the temporary test file (K, M, G suffixes: binary units).
     #[arg(long, default_value = "256M", value_parser = parse_size)]
     pub size: u64,
-    /// Rounds per measurement; the table shows medians.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Rounds per measurement; the table shows medians (9: enough for stable medians on a
+    /// 2-core machine, where single rounds of identical code paths differ by 20%).
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub rounds: u32,
     /// Minimum measured seconds per sample: a run shorter than this is repeated back to back
     /// (0: every sample is a single run).
