@@ -13,11 +13,8 @@
 //! instead of touching whatever file reused the number. The engine then works on the duplicate.
 
 use std::collections::VecDeque;
-use std::fs::OpenOptions;
-use std::io::{Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use jni::errors::ErrorPolicy;
 use jni::objects::{JByteBuffer, JClass, JLongArray, JObject, JString, JThrowable, JValue};
@@ -260,7 +257,7 @@ fn to_jlong(v: u64) -> jlong {
 /// Slots of the `long[]` a transfer fills (mirrored in `dev.zcopy.internal.Native`).
 const REPORT_LEN: usize = 8;
 
-fn report_slots(r: &Report, would_block: bool) -> [jlong; REPORT_LEN] {
+fn report_slots(r: &Report, would_block: bool, elapsed: Duration) -> [jlong; REPORT_LEN] {
     [
         to_jlong(r.bytes),
         r.method as jlong,
@@ -269,7 +266,7 @@ fn report_slots(r: &Report, would_block: bool) -> [jlong; REPORT_LEN] {
         to_jlong(r.zc_sends),
         to_jlong(r.zc_copied),
         jlong::from(would_block),
-        jlong::try_from(r.elapsed.as_nanos()).unwrap_or(jlong::MAX),
+        jlong::try_from(elapsed.as_nanos()).unwrap_or(jlong::MAX),
     ]
 }
 
@@ -287,11 +284,11 @@ fn fill(env: &Env<'_>, out: &JLongArray<'_>, slots: &[jlong]) -> Res<()> {
     Ok(())
 }
 
-/// A second open file description of `dst` positioned at `pos`, so the engine writes there
-/// while the caller's file position stays where it is (`FileChannel.transferFrom`). Regular
-/// files only; Unsupported (the Java side then uses the JDK) for O_APPEND, O_DIRECT, or when
-/// the file cannot be opened again.
-fn reopen_at(dst: &OwnedFd, pos: u64) -> Res<OwnedFd> {
+/// Checks that `dst` can take a positional write (`FileChannel.transferFrom`, which writes at
+/// a position and leaves the channel's own position alone: the engine's `dst_offset`).
+/// Regular files only; Unsupported (the Java side then uses the JDK) for O_APPEND, where Linux
+/// appends whatever the offset, and O_DIRECT, whose alignment rules the JDK handles.
+fn check_positional(dst: &OwnedFd) -> Res<()> {
     let info = zcopy_core::classify(dst.as_fd())?;
     if info.kind != FdKind::Regular {
         return Err(
@@ -304,19 +301,7 @@ fn reopen_at(dst: &OwnedFd, pos: u64) -> Res<OwnedFd> {
         )
         .into());
     }
-    let keep = info.flags & (libc::O_SYNC | libc::O_DSYNC);
-    // /proc/self/fd/N of our own duplicate: it cannot be reused by another thread, and opening
-    // it yields the same file with a file position of its own.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .custom_flags(keep)
-        .open(format!("/proc/self/fd/{}", dst.as_raw_fd()))
-        .map_err(|e| {
-            zcopy_core::Error::unsupported(format!("cannot open the destination again: {e}"))
-        })?;
-    file.seek(SeekFrom::Start(pos))
-        .map_err(zcopy_core::Error::from)?;
-    Ok(OwnedFd::from(file))
+    Ok(())
 }
 
 /// `Native.panicForTest()`: proves that a panic becomes `AssertionError` (see [`Throw`]).
@@ -446,13 +431,14 @@ pub fn transfer<'local>(
                 ));
             }
             let s = dup_fd(env, &src, "src")?;
-            let mut d = dup_fd(env, &dst, "dst")?;
-            if let Some(pos) = opt_u64(dst_position) {
-                d = reopen_at(&d, pos)?;
+            let d = dup_fd(env, &dst, "dst")?;
+            if dst_position >= 0 {
+                check_positional(&d)?;
             }
             let opts = Options {
                 method,
                 offset: opt_u64(offset),
+                dst_offset: opt_u64(dst_position),
                 count: opt_u64(count),
                 timeout: opt_duration(timeout_nanos),
                 fallback,
@@ -461,12 +447,14 @@ pub fn transfer<'local>(
                 host_ignores_sigpipe: true,
                 ..Options::default()
             };
+            let t0 = Instant::now();
             let outcome = zcopy_core::transfer(&s, &d, &opts);
+            let elapsed = t0.elapsed();
             drop((s, d));
             match outcome {
-                Ok(r) => fill(env, &report, &report_slots(&r, false)),
+                Ok(r) => fill(env, &report, &report_slots(&r, false, elapsed)),
                 Err(e) if e.code() == ErrorCode::WouldBlock => {
-                    fill(env, &report, &report_slots(&e.report, true))
+                    fill(env, &report, &report_slots(&e.report, true, elapsed))
                 }
                 Err(e) => Err(e.into()),
             }

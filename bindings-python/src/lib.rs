@@ -67,9 +67,6 @@ struct Report {
     /// ... of which the kernel copied the data anyway (always all of them on loopback).
     #[pyo3(get)]
     zc_copied: u64,
-    /// Wall time of the call, in seconds.
-    #[pyo3(get)]
-    elapsed: f64,
 }
 
 impl Report {
@@ -86,7 +83,6 @@ impl Report {
                 .collect(),
             zc_sends: r.zc_sends,
             zc_copied: r.zc_copied,
-            elapsed: r.elapsed.as_secs_f64(),
         }
     }
 }

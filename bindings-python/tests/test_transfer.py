@@ -121,7 +121,6 @@ def test_report_fields(tmpfile: Callable[[bytes], Path], tmp_path: Path) -> None
     assert isinstance(r.syscalls, int) and r.syscalls >= 1
     assert isinstance(r.fallbacks, int) and r.fallbacks == len(r.fallback_details)
     assert r.zc_sends == 0 and r.zc_copied == 0
-    assert r.elapsed >= 0.0
     assert "bytes=100000" in repr(r)
 
 

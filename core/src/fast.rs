@@ -45,7 +45,6 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
         return Fast::Skip;
     }
     let start = sys::syscalls();
-    let t0 = std::time::Instant::now();
     match sys::getsockopt_int(dst, libc::SOL_SOCKET, libc::SO_TYPE) {
         Ok(t) if t == libc::SOCK_STREAM => {}
         _ => return Fast::Skip,
@@ -63,7 +62,6 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
             bytes: n as u64,
             method: Method::Sendfile,
             syscalls,
-            elapsed: t0.elapsed(),
             ..Report::default()
         }),
         Ok(0) => Fast::Skip,

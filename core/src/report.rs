@@ -1,7 +1,5 @@
 //! What a call did: bytes, method, syscalls, fallbacks, MSG_ZEROCOPY completions.
 
-use std::time::Duration;
-
 use crate::method::Method;
 
 /// One method given up on during a call, and why.
@@ -35,8 +33,6 @@ pub struct Report {
     /// Bytes taken from a pipe or socket source that could not be delivered (non-zero only
     /// inside an error: the source cannot take them back).
     pub undelivered: u64,
-    /// Wall time of the call.
-    pub elapsed: Duration,
 }
 
 /// Bytes moved each way by [`crate::relay()`].

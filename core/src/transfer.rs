@@ -111,10 +111,8 @@ fn continue_after(
 /// Everything but the fast path: classify, plan, run the chain, fill in the report.
 fn general(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Report> {
     let start = sys::syscalls();
-    let t0 = Instant::now();
     let finish = |mut r: Report| {
         r.syscalls = sys::syscalls() - start;
-        r.elapsed = t0.elapsed();
         r
     };
     match run(src, dst, opts) {

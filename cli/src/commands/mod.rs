@@ -126,9 +126,31 @@ pub fn options(args: &TransferArgs, default: zcopy_core::Method) -> Options {
     }
 }
 
+/// A finished transfer: the engine's (summed) report and the wall time it took.
+pub struct Done {
+    /// What the engine did.
+    pub report: Report,
+    /// Wall time, measured here: timing is the caller's job, not the engine's hot path.
+    pub elapsed: Duration,
+}
+
 /// Runs `transfer(src, dst, opts)`, in chunks behind a progress bar on stderr when stderr is a
 /// terminal and the transfer is long, in one call otherwise. Returns the summed report.
 pub fn drive(
+    src: &Endpoint,
+    dst: &Endpoint,
+    opts: &Options,
+    quiet: bool,
+) -> Result<Done, zcopy_core::Error> {
+    let t0 = Instant::now();
+    let report = drive_chunks(src, dst, opts, quiet)?;
+    Ok(Done {
+        report,
+        elapsed: t0.elapsed(),
+    })
+}
+
+fn drive_chunks(
     src: &Endpoint,
     dst: &Endpoint,
     opts: &Options,
@@ -167,7 +189,6 @@ pub fn drive(
             Err(mut e) => (std::mem::take(&mut e.report), Some(e)),
         };
         merge(&mut total, &report);
-        total.elapsed = t0.elapsed();
         if bar.is_none() && t0.elapsed() >= SPINNER_AFTER {
             bar = Some(spinner());
         }
@@ -227,13 +248,14 @@ fn merge(total: &mut Report, r: &Report) {
 }
 
 /// The one-line summary: bytes, time, rate, method, syscalls, fallbacks.
-pub fn summary(verb: &str, r: &Report) -> String {
+pub fn summary(verb: &str, done: &Done) -> String {
+    let (r, elapsed) = (&done.report, done.elapsed);
     let mut line = format!(
         "zcopy: {verb} {} bytes ({}) in {:.3} s, {}, method {}, {} syscalls",
         r.bytes,
         fmt_bytes(r.bytes),
-        r.elapsed.as_secs_f64(),
-        fmt_rate(r.bytes, r.elapsed),
+        elapsed.as_secs_f64(),
+        fmt_rate(r.bytes, elapsed),
         r.method,
         r.syscalls
     );
@@ -250,7 +272,7 @@ pub fn summary(verb: &str, r: &Report) -> String {
 }
 
 /// Prints the summary on stderr unless quiet, or turns an engine error into the message.
-pub fn finish(verb: &str, result: Result<Report, zcopy_core::Error>, quiet: bool) -> CliResult {
+pub fn finish(verb: &str, result: Result<Done, zcopy_core::Error>, quiet: bool) -> CliResult {
     match result {
         Ok(r) => {
             if !quiet {
