@@ -11,7 +11,9 @@ after every read (without it, delayed ACKs and loopback reordering make every se
 Each round runs every sender once, in a rotated order (interleaved rounds); the table shows the
 median GB/s, the median sender CPU seconds per GB (getrusage of the sending process only), and
 the median of the per-round ratios to the bare os.sendfile loop, the limit. A second table
-measures 4 KiB transfers per second on one connection (sendfile of 4 KiB at increasing offsets).
+measures 4 KiB transfers per second (sendfile of 4 KiB at increasing offsets): per round one
+connection on which the two senders alternate in blocks of 2000 ops, and the ratio is the median
+of the paired per-block ratios.
 """
 
 from __future__ import annotations
@@ -153,21 +155,30 @@ def small_zcopy(fd: int, out: int, ops: int, size: int) -> None:
 SMALL_SENDERS = {"os.sendfile 4 KiB (limit)": small_os_sendfile, "zcopy.transfer 4 KiB": small_zcopy}
 
 
-def one_small(addr: tuple[str, int], fn: Callable[..., None], fd: int, size: int, seconds: float) -> float:
+def small_round(addr: tuple[str, int], fd: int, size: int, seconds: float) -> dict[str, list[float]]:
+    """One connection; the senders alternate in short blocks (2000 ops, ~10 ms) so that every
+    block of one has a neighbour of the other under the same conditions. Returns each sender's
+    ops/s per block, paired by index."""
     sock = socket.create_connection(addr)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    rates: dict[str, list[float]] = {n: [] for n in SMALL_SENDERS}
     with sock:
-        fn(fd, sock.fileno(), 200, size)  # warm up
+        out = sock.fileno()
+        for fn in SMALL_SENDERS.values():
+            fn(fd, out, 200, size)  # warm up
         ops = 2000
-        t0 = time.perf_counter()
-        done = 0
-        while time.perf_counter() - t0 < seconds:
-            fn(fd, sock.fileno(), ops, size)
-            done += ops
-        elapsed = time.perf_counter() - t0
+        t_end = time.perf_counter() + seconds
+        block = 0
+        while time.perf_counter() < t_end:
+            names = list(SMALL_SENDERS) if block % 2 == 0 else list(SMALL_SENDERS)[::-1]
+            for n in names:
+                t0 = time.perf_counter()
+                SMALL_SENDERS[n](fd, out, ops, size)
+                rates[n].append(ops / (time.perf_counter() - t0))
+            block += 1
         sock.shutdown(socket.SHUT_WR)
         assert sock.recv(1) == b"k"
-    return done / elapsed
+    return rates
 
 
 # ---------------------------------------------------------------- main
@@ -233,10 +244,10 @@ def main() -> None:
         snames = list(SMALL_SENDERS)
         ops: dict[str, list[float]] = {n: [] for n in snames}
         with open(path, "rb") as f:
-            for rnd in range(args.rounds):
-                for n in snames if rnd % 2 == 0 else snames[::-1]:
-                    ops[n].append(one_small(addr, SMALL_SENDERS[n], f.fileno(), size, args.small_seconds))
-        print(f"{'4 KiB transfers':28} {'ops/s':>10} {'vs limit':>9}")
+            for _ in range(args.rounds):
+                for n, r in small_round(addr, f.fileno(), size, args.small_seconds).items():
+                    ops[n].extend(r)
+        print(f"{'4 KiB transfers':28} {'ops/s':>10} {'vs limit':>9}   ({len(ops[snames[0]])} paired blocks of 2000 ops)")
         lim = snames[0]
         for n in snames:
             ratio = statistics.median(a / b for a, b in zip(ops[n], ops[lim]))
