@@ -322,25 +322,6 @@ fn sigpipe_handled(py: Python<'_>) -> bool {
 }
 
 /// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
-/// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
-///
-/// The engine's transfer on two descriptors, positional (for the package's own helpers).
-#[pyfunction]
-#[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
-#[pyo3(signature = (src, dst, offset=None, count=None, method=None, timeout=None, fallback=false))]
-fn transfer(
-    py: Python<'_>,
-    src: &Bound<'_, PyAny>,
-    dst: &Bound<'_, PyAny>,
-    offset: Option<&Bound<'_, PyAny>>,
-    count: Option<&Bound<'_, PyAny>>,
-    method: Option<&Bound<'_, PyAny>>,
-    timeout: Option<&Bound<'_, PyAny>>,
-    fallback: bool,
-) -> PyResult<Report> {
-    transfer_objects(py, src, dst, offset, count, method, timeout, fallback)
-}
-
 /// transfer(src, dst, *, offset=None, count=None, method="auto", timeout=None, fallback=False)
 ///
 /// Move bytes from ``src`` to ``dst`` in the kernel; return a ``Report``.
@@ -366,7 +347,7 @@ fn transfer(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
 #[pyo3(signature = (src, dst, *, offset=None, count=None, method=None, timeout=None, fallback=false))]
-fn transfer_kw(
+fn transfer(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
     dst: &Bound<'_, PyAny>,
@@ -697,7 +678,6 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Report>()?;
     m.add_class::<Sender>()?;
     m.add_function(wrap_pyfunction!(transfer, m)?)?;
-    m.add_function(wrap_pyfunction!(transfer_kw, m)?)?;
     m.add_function(wrap_pyfunction!(relay, m)?)?;
     m.add_function(wrap_pyfunction!(capabilities, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;

@@ -83,11 +83,10 @@ class Method(enum.StrEnum):
     MSG_ZEROCOPY = "msg_zerocopy"
 
 
-_transfer = _zcopy.transfer
 
 
 # Native all the way (file objects included): a 4 KiB transfer pays no Python-level wrapper.
-transfer = _zcopy.transfer_kw
+transfer = _zcopy.transfer
 
 
 def relay(a: FileDescriptorLike, b: FileDescriptorLike, *, timeout: float | None = None) -> tuple[int, int]:
@@ -130,7 +129,7 @@ def copyfile(src: _StrPath, dst: _StrPath, *, follow_symlinks: bool = True) -> i
         os.symlink(os.readlink(src), dst)
         return 0
     with open(src, "rb", buffering=0) as fsrc, open(dst, "wb", buffering=0) as fdst:
-        report = _transfer(fsrc.fileno(), fdst.fileno(), None, None, "copy_file_range", None, True)
+        report = transfer(fsrc.fileno(), fdst.fileno(), method="copy_file_range", fallback=True)
         return report.bytes
 
 
@@ -197,7 +196,7 @@ def _sendfile_use_engine(sock: socket.socket, file: _SendableFile, offset: int, 
         if not timeout:
             # A blocking socket: the engine waits itself (poll, GIL released).
             try:
-                total_sent = _transfer(fileno, sockno, offset, count, "auto", None, False).bytes
+                total_sent = transfer(fileno, sockno, offset=offset, count=count).bytes
             except OSError as err:
                 total_sent = getattr(err, "bytes_transferred", 0)
                 if total_sent == 0:
@@ -214,7 +213,7 @@ def _sendfile_use_engine(sock: socket.socket, file: _SendableFile, offset: int, 
                     if left <= 0:
                         break
                 try:
-                    total_sent += _transfer(fileno, sockno, offset + total_sent, left, "auto", 0, False).bytes
+                    total_sent += transfer(fileno, sockno, offset=offset + total_sent, count=left, timeout=0).bytes
                     break  # EOF or count reached
                 except BlockingIOError as err:
                     total_sent += err.characters_written

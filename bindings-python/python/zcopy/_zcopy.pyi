@@ -14,7 +14,6 @@ __all__ = [
     "capabilities",
     "relay",
     "transfer",
-    "transfer_kw",
 ]
 
 __version__: str
@@ -72,15 +71,6 @@ class ZeroCopySender:
     def __exit__(self, *_args: object) -> bool: ...
 
 def transfer(
-    src: _Fd,
-    dst: _Fd,
-    offset: int | None = None,
-    count: int | None = None,
-    method: str | None = None,
-    timeout: float | None = None,
-    fallback: bool = False,
-) -> Report: ...
-def transfer_kw(
     src: _Fd,
     dst: _Fd,
     *,

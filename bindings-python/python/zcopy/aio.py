@@ -66,7 +66,7 @@ async def sock_sendfile(sock: socket.socket, file: _SendableFile, offset: int = 
                 if want <= 0:
                     break
             try:
-                moved = _zcopy.transfer(fileno, sockno, offset + total, want, "auto", 0, False).bytes
+                moved = _zcopy.transfer(fileno, sockno, offset=offset + total, count=want, timeout=0).bytes
             except BlockingIOError as err:
                 total += err.characters_written
                 await _writable(loop, sockno)
