@@ -169,6 +169,15 @@ if command -v pkg-config >/dev/null 2>&1; then
             $(pkg-config --static --libs-only-l zcopy | sed "s/-lzcopy//") -o "$2/server_static" &&
         ! ldd "$2/server_static" | grep -q libzcopy' _ "$CC" "$OUT"
     step "static example serves a file" serve_and_fetch "$OUT/server_static" "$OUT/payload.bin"
+    # A program built only from the installed header and pkg-config: the 3 GiB sparse file to
+    # TCP, and the documented status and errno for every bad input.
+    step "tests build with pkg-config only" bash -c '
+        "$1" -std=c11 -Wall -Wextra -Werror tests/c/test_zcopy.c \
+            $(pkg-config --cflags --libs zcopy) -Wl,-rpath,"$(pkg-config --variable=libdir zcopy)" \
+            -o "$2/test_zcopy_pc"' _ "$CC" "$OUT"
+    echo "# tests/c/test_zcopy built against the installed library"
+    tests "$OUT/test_zcopy_pc" big_sparse_to_tcp transfer_errors relay_errors sender_errors \
+        closed_peer_sigpipe
 else
     echo "# pkg-config not installed: the pkg-config builds are skipped"
 fi
