@@ -39,7 +39,8 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
         && opts.timeout.is_none()
         && opts.dst_offset.is_none()
         && count > 0
-        && count <= sys::MAX_RW as u64
+        // Bulk Auto transfers to a socket go through splice (see plan::SPLICE_AT_LEAST).
+        && (count < crate::plan::SPLICE_AT_LEAST || opts.method == Method::Sendfile)
         && opts.offset.is_none_or(|o| o <= i64::MAX as u64);
     if !applicable {
         return Fast::Skip;

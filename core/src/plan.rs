@@ -2,7 +2,7 @@
 //!
 //! | source \ destination | regular file | pipe | stream socket | char device |
 //! |---|---|---|---|---|
-//! | regular file | copy_file_range, sendfile, read_write | sendfile, splice, read_write | sendfile, splice, read_write | sendfile, splice, read_write |
+//! | regular file | copy_file_range, sendfile, read_write | sendfile, splice, read_write | sendfile, splice, read_write (splice first from 4 MiB) | sendfile, splice, read_write |
 //! | pipe / socket / char device | splice, read_write | splice, read_write | splice, read_write | splice, read_write |
 //!
 //! `mmap` and `msg_zerocopy` are never picked by Auto: `mmap` + `write` costs the same copy as
@@ -58,44 +58,62 @@ pub(crate) fn applies(
     }
 }
 
+/// Transfers at least this large from a file to a stream socket go through splice first:
+/// `sendfile` moves data through the kernel's per-task pipe of 16 pages, so TCP gets 64 KiB per
+/// send, while splice through a pooled pipe of `pipe-max-size` (1 MiB) hands it 1 MiB at a
+/// time: a few percent more GB/s and less CPU per GB on loopback (`zcopy bench --scenario
+/// file_tcp`). Smaller transfers keep sendfile's single syscall.
+pub(crate) const SPLICE_AT_LEAST: u64 = 4 << 20;
+
+/// What the caller asked for, beyond the two descriptors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ask {
+    /// The requested method.
+    pub method: Method,
+    /// Whether an explicit method may fall back.
+    pub fallback: bool,
+    /// Writing at an explicit destination offset.
+    pub dst_offset: bool,
+    /// At least [`SPLICE_AT_LEAST`] bytes are expected.
+    pub bulk: bool,
+}
+
 /// The methods Auto tries for this pair, best first.
-fn auto_chain(src: &FdInfo, dst: &FdInfo, dst_offset: bool) -> Vec<Method> {
+fn auto_chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Vec<Method> {
     use Method::{CopyFileRange, ReadWrite, Sendfile, Splice};
     let candidates: &[Method] = match (src.kind, dst.kind) {
         // sendfile cannot write at an offset; splice can.
-        (FdKind::Regular, FdKind::Regular) if dst_offset => &[CopyFileRange, Splice, ReadWrite],
+        (FdKind::Regular, FdKind::Regular) if ask.dst_offset => &[CopyFileRange, Splice, ReadWrite],
         (FdKind::Regular, FdKind::Regular) => &[CopyFileRange, Sendfile, ReadWrite],
+        (FdKind::Regular | FdKind::Block, FdKind::Stream(_)) if ask.bulk => {
+            &[Splice, Sendfile, ReadWrite]
+        }
         (FdKind::Regular | FdKind::Block, _) => &[Sendfile, Splice, ReadWrite],
         _ => &[Splice, ReadWrite],
     };
-    let usable = |m: &Method| applies(*m, src, dst, dst_offset).is_ok();
+    let usable = |m: &Method| applies(*m, src, dst, ask.dst_offset).is_ok();
     candidates.iter().copied().filter(usable).collect()
 }
 
 /// The chain of methods to try, first to last, and the reason the requested method was
 /// skipped when it does not apply but fallback is allowed.
-pub(crate) fn chain(
-    method: Method,
-    fallback: bool,
-    src: &FdInfo,
-    dst: &FdInfo,
-    dst_offset: bool,
-) -> Result<(Vec<Method>, Option<String>)> {
+pub(crate) fn chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Result<(Vec<Method>, Option<String>)> {
+    let method = ask.method;
     if method == Method::Auto {
-        return Ok((auto_chain(src, dst, dst_offset), None));
+        return Ok((auto_chain(src, dst, ask), None));
     }
-    match applies(method, src, dst, dst_offset) {
-        Ok(()) if !fallback => Ok((vec![method], None)),
+    match applies(method, src, dst, ask.dst_offset) {
+        Ok(()) if !ask.fallback => Ok((vec![method], None)),
         Ok(()) => {
             let mut chain = vec![method];
             chain.extend(
-                auto_chain(src, dst, dst_offset)
+                auto_chain(src, dst, ask)
                     .into_iter()
                     .filter(|m| *m != method),
             );
             Ok((chain, None))
         }
-        Err(why) if fallback => Ok((auto_chain(src, dst, dst_offset), Some(why))),
+        Err(why) if ask.fallback => Ok((auto_chain(src, dst, ask), Some(why))),
         Err(why) => Err(Error::unsupported(why)),
     }
 }
@@ -114,39 +132,62 @@ mod tests {
         }
     }
 
+    fn ask(method: Method, fallback: bool) -> Ask {
+        Ask {
+            method,
+            fallback,
+            dst_offset: false,
+            bulk: false,
+        }
+    }
+
     #[test]
     fn auto_prefers_in_kernel_paths() {
         let file = info(FdKind::Regular, 0);
         let tcp = info(FdKind::Stream(SockFamily::Inet), 0);
         let pipe = info(FdKind::Pipe, 0);
-        let chain = |s: &FdInfo, d: &FdInfo| {
-            chain(Method::Auto, false, s, d, false)
-                .expect("auto plans")
-                .0
-        };
+        let plan = |s: &FdInfo, d: &FdInfo| chain(s, d, ask(Method::Auto, false)).expect("plans").0;
         assert_eq!(
-            chain(&file, &file),
+            plan(&file, &file),
             [Method::CopyFileRange, Method::Sendfile, Method::ReadWrite]
         );
         assert_eq!(
-            chain(&file, &tcp),
+            plan(&file, &tcp),
             [Method::Sendfile, Method::Splice, Method::ReadWrite]
         );
-        assert_eq!(chain(&tcp, &file), [Method::Splice, Method::ReadWrite]);
-        assert_eq!(chain(&pipe, &tcp), [Method::Splice, Method::ReadWrite]);
+        assert_eq!(plan(&tcp, &file), [Method::Splice, Method::ReadWrite]);
+        assert_eq!(plan(&pipe, &tcp), [Method::Splice, Method::ReadWrite]);
+    }
+
+    #[test]
+    fn bulk_file_to_socket_splices_first() {
+        let file = info(FdKind::Regular, 0);
+        let tcp = info(FdKind::Stream(SockFamily::Inet), 0);
+        let pipe = info(FdKind::Pipe, 0);
+        let bulk = Ask {
+            bulk: true,
+            ..ask(Method::Auto, false)
+        };
+        assert_eq!(
+            chain(&file, &tcp, bulk).expect("plans").0,
+            [Method::Splice, Method::Sendfile, Method::ReadWrite]
+        );
+        assert_eq!(
+            chain(&file, &pipe, bulk).expect("plans").0,
+            [Method::Sendfile, Method::Splice, Method::ReadWrite]
+        );
     }
 
     #[test]
     fn append_destination_only_takes_plain_writes() {
         let file = info(FdKind::Regular, 0);
         let append = info(FdKind::Regular, libc::O_APPEND);
-        let (auto, _) = chain(Method::Auto, false, &file, &append, false).expect("auto plans");
+        let (auto, _) = chain(&file, &append, ask(Method::Auto, false)).expect("auto plans");
         assert_eq!(auto, [Method::ReadWrite]);
         let err =
-            chain(Method::Sendfile, false, &file, &append, false).expect_err("sendfile refuses");
+            chain(&file, &append, ask(Method::Sendfile, false)).expect_err("sendfile refuses");
         assert_eq!(err.code(), crate::ErrorCode::Unsupported);
-        let (fb, why) =
-            chain(Method::Sendfile, true, &file, &append, false).expect("fallback plans");
+        let (fb, why) = chain(&file, &append, ask(Method::Sendfile, true)).expect("fallback plans");
         assert_eq!(fb, [Method::ReadWrite]);
         assert!(why.is_some());
     }
@@ -163,7 +204,11 @@ mod tests {
     #[test]
     fn destination_offset_excludes_sendfile() {
         let file = info(FdKind::Regular, 0);
-        let (auto, _) = chain(Method::Auto, false, &file, &file, true).expect("auto plans");
+        let with_offset = Ask {
+            dst_offset: true,
+            ..ask(Method::Auto, false)
+        };
+        let (auto, _) = chain(&file, &file, with_offset).expect("auto plans");
         assert_eq!(
             auto,
             [Method::CopyFileRange, Method::Splice, Method::ReadWrite]

@@ -164,13 +164,21 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
             ));
         }
     }
-    let (chain, skipped) = plan::chain(
-        opts.method,
-        opts.fallback,
-        &si,
-        &di,
-        opts.dst_offset.is_some(),
-    )?;
+    let expected = opts
+        .count
+        .unwrap_or(u64::MAX)
+        .min(match (si.kind, opts.offset) {
+            (FdKind::Regular, Some(o)) => si.size.saturating_sub(o),
+            (FdKind::Regular, None) => si.size,
+            _ => u64::MAX,
+        });
+    let ask = plan::Ask {
+        method: opts.method,
+        fallback: opts.fallback,
+        dst_offset: opts.dst_offset.is_some(),
+        bulk: expected >= plan::SPLICE_AT_LEAST,
+    };
+    let (chain, skipped) = plan::chain(&si, &di, ask)?;
     let _src_nb = blocking_guard(src, &si, opts)?;
     let _dst_nb = blocking_guard(dst, &di, opts)?;
     let sigpipe = (matches!(di.kind, FdKind::Pipe | FdKind::Stream(_))
