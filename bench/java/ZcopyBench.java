@@ -74,9 +74,15 @@ public class ZcopyBench {
         Map<String, Scenario> all = new LinkedHashMap<>(toSocket);
         all.putAll(toFile);
         all.forEach((name, s) -> results.put(name, new ArrayList<>()));
-        // One warm-up pass, then rounds interleaved across scenarios so drift hits them alike.
+        // One warm-up pass, then rounds interleaved across scenarios so drift hits them alike;
+        // odd rounds run them in reverse, so no method always follows the same one.
+        List<Map.Entry<String, Scenario>> order = new ArrayList<>(all.entrySet());
         for (int round = -1; round < rounds; round++) {
-            for (Map.Entry<String, Scenario> e : all.entrySet()) {
+            List<Map.Entry<String, Scenario>> thisRound = new ArrayList<>(order);
+            if (round % 2 != 0) {
+                java.util.Collections.reverse(thisRound);
+            }
+            for (Map.Entry<String, Scenario> e : thisRound) {
                 System.err.printf("round %d/%d: %s%n", round + 1, rounds, e.getKey());
                 double[] m = measure(e.getValue(), src, size);
                 if (round >= 0) {
@@ -94,11 +100,20 @@ public class ZcopyBench {
         double[] base = medians(results.get(baseline));
         System.out.printf("%n%s%n", title);
         System.out.printf("%-42s %10s %12s %12s %12s%n", "scenario", "GB/s", "CPU s/GB", "GB/s ratio", "CPU ratio");
+        List<double[]> baseRounds = results.get(baseline);
         for (String n : names) {
             double[] m = medians(results.get(n));
-            System.out.printf("%-42s %10.2f %12.3f %12.2f %12.2f%n", n, m[0], m[1], m[0] / base[0], m[1] / base[1]);
+            // Paired: each round's ratio to the baseline of the same round, then the median.
+            List<double[]> ratios = new ArrayList<>();
+            List<double[]> rows = results.get(n);
+            for (int i = 0; i < rows.size(); i++) {
+                ratios.add(new double[] {rows.get(i)[0] / baseRounds.get(i)[0], rows.get(i)[1] / baseRounds.get(i)[1]});
+            }
+            double[] r = medians(ratios);
+            System.out.printf("%-42s %10.2f %12.3f %12.2f %12.2f%n", n, m[0], m[1], r[0], r[1]);
         }
-        System.out.printf("(medians of %d rounds; ratios against %s)%n", results.get(baseline).size(), baseline);
+        System.out.printf("(medians of %d rounds; ratios: median of per-round ratios against %s)%n",
+                baseRounds.size(), baseline);
     }
 
     static double[] medians(List<double[]> rows) {
