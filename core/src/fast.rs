@@ -1,12 +1,15 @@
-//! The one-syscall path for the commonest call: a counted Auto or sendfile transfer from a
-//! file to a stream socket (a broker or file server sending a record or a chunk).
+//! The one-syscall path for the commonest call: a counted transfer under
+//! [`crate::plan::SPLICE_AT_LEAST`] (a broker or file server sending a record or a chunk).
 //!
 //! Classifying both descriptors, duplicating them and guarding SIGPIPE costs about ten
-//! syscalls, which is more than the `sendfile` itself for a 4 KiB transfer. Here one
-//! `getsockopt(SO_TYPE)` checks the destination is a stream socket (ENOTSOCK otherwise) and
-//! `sendfile` goes straight to the kernel. Any error or short count leaves the rest to the
-//! general path, which has not been skipped, only deferred: an error costs nothing here (no
-//! byte moved), and a short count continues from exactly what was sent.
+//! syscalls, more than the `sendfile` itself for a 4 KiB transfer. Auto's choice for a small
+//! counted transfer from a file is `sendfile` whatever the destination (stream socket, pipe,
+//! device, file: one syscall; copy_file_range's reflinks and server-side copies pay off on large
+//! ranges, which take the general path), so no classification is needed: `sendfile` goes
+//! straight to the kernel, which refuses what it cannot do (a socket source, an O_APPEND file,
+//! a directory...) before moving a byte. Any error or short count leaves the rest to the general
+//! path, which has not been skipped, only deferred: an error costs nothing here (no byte moved),
+//! and a short count continues from exactly what was sent.
 //!
 //! A single syscall resolves each fd number once, atomically, so the first call needs no
 //! duplicate to be safe against a concurrent close; the general path pins the files (dups)
@@ -35,21 +38,19 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
     let Some(count) = opts.count else {
         return Fast::Skip;
     };
-    let applicable = matches!(opts.method, Method::Auto | Method::Sendfile)
+    // Auto only: into a pipe the kernel desugars sendfile to splice from any source, which an
+    // explicit `sendfile` must refuse (the general path checks the source first).
+    let applicable = opts.method == Method::Auto
         && opts.timeout.is_none()
         && opts.dst_offset.is_none()
         && count > 0
-        // Bulk Auto transfers to a socket go through splice (see plan::SPLICE_AT_LEAST).
-        && (count < crate::plan::SPLICE_AT_LEAST || opts.method == Method::Sendfile)
+        // Bulk Auto transfers take the general path (splice to sockets, copy_file_range).
+        && count < crate::plan::SPLICE_AT_LEAST
         && opts.offset.is_none_or(|o| o <= i64::MAX as u64);
     if !applicable {
         return Fast::Skip;
     }
     let start = sys::syscalls();
-    match sys::getsockopt_int(dst, libc::SOL_SOCKET, libc::SO_TYPE) {
-        Ok(t) if t == libc::SOCK_STREAM => {}
-        _ => return Fast::Skip,
-    }
     let mut guard = (!opts.host_ignores_sigpipe).then(SigpipeGuard::new);
     let mut off = opts.offset;
     let r = sys::sendfile(dst, src, off.as_mut(), count as usize);

@@ -187,14 +187,10 @@ pub(crate) fn check_readable(info: &FdInfo, what: &str) -> Result<()> {
 }
 
 /// Checks that `fd` can be written to as a byte stream.
+/// (A datagram socket passes here; `transfer` only lets counted transfers from a file reach it.)
 pub(crate) fn check_writable(info: &FdInfo, what: &str) -> Result<()> {
     match info.kind {
         FdKind::Directory => return Err(Error::from_errno(libc::EISDIR)),
-        FdKind::Datagram => {
-            return Err(Error::unsupported(format!(
-                "{what} is a datagram socket: a byte stream would be cut into arbitrary datagrams"
-            )));
-        }
         FdKind::Other => {
             return Err(Error::unsupported(format!(
                 "{what} is not a file, pipe or socket"

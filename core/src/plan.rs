@@ -5,6 +5,10 @@
 //! | regular file | copy_file_range, sendfile, read_write | sendfile, splice, read_write | sendfile, splice, read_write (splice first from 4 MiB) | sendfile, splice, read_write |
 //! | pipe / socket / char device | splice, read_write | splice, read_write | splice, read_write | splice, read_write |
 //!
+//! Counted Auto transfers under [`SPLICE_AT_LEAST`] never get here: they are one `sendfile`
+//! call (see `fast.rs`). A datagram socket destination takes only `sendfile` (one call, one
+//! datagram).
+//!
 //! `mmap` and `msg_zerocopy` are never picked by Auto: `mmap` + `write` costs the same copy as
 //! `read`/`write` minus one syscall but faults pages in one by one, and MSG_ZEROCOPY only pays
 //! off for large sends on a NIC that does scatter-gather (on loopback the kernel copies anyway).
@@ -22,6 +26,11 @@ pub(crate) fn applies(
 ) -> std::result::Result<(), String> {
     let file_src = matches!(src.kind, FdKind::Regular | FdKind::Block);
     let append_file = dst.append() && matches!(dst.kind, FdKind::Regular | FdKind::Block);
+    if dst.kind == FdKind::Datagram && method != Method::Sendfile {
+        return Err(format!(
+            "{method} cannot write to a datagram socket: only one sendfile call makes exactly one datagram"
+        ));
+    }
     match method {
         Method::Auto | Method::ReadWrite => Ok(()),
         Method::Mmap if !matches!(src.kind, FdKind::Regular) => {
@@ -85,6 +94,7 @@ fn auto_chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Vec<Method> {
         // sendfile cannot write at an offset; splice can.
         (FdKind::Regular, FdKind::Regular) if ask.dst_offset => &[CopyFileRange, Splice, ReadWrite],
         (FdKind::Regular, FdKind::Regular) => &[CopyFileRange, Sendfile, ReadWrite],
+        (FdKind::Regular | FdKind::Block, FdKind::Datagram) => &[Sendfile],
         (FdKind::Regular | FdKind::Block, FdKind::Stream(_)) if ask.bulk => {
             &[Splice, Sendfile, ReadWrite]
         }

@@ -140,6 +140,13 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
     let di = fd::classify(dst)?;
     fd::check_readable(&si, "the source")?;
     fd::check_writable(&di, "the destination")?;
+    if di.kind == FdKind::Datagram && !(opts.count.is_some() && si.seekable()) {
+        return Err(Error::unsupported(
+            "the destination is a datagram socket: it takes only counted transfers from a file, \
+             sent as one datagram by one sendfile call (a byte stream would be cut into \
+             arbitrary datagrams)",
+        ));
+    }
     if opts.offset.is_some() && !si.seekable() {
         return Err(Error::invalid(format!(
             "an offset was given but the source ({}) has no file position",

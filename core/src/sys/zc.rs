@@ -77,7 +77,7 @@ impl ExternalBuffer {
         self.len == 0
     }
 
-    /// [`send_zerocopy`] of the bytes from `at` to the end.
+    /// `send(MSG_ZEROCOPY)` of the bytes from `at` to the end.
     pub fn send_zerocopy_from(&self, fd: BorrowedFd<'_>, at: usize) -> io::Result<usize> {
         let len = (self.len - at.min(self.len)).min(super::MAX_RW);
         // SAFETY: [ptr + at, ptr + at + len) is inside the buffer the creator vouched for.
