@@ -302,26 +302,26 @@ fn method_arg(obj: &Bound<'_, PyAny>) -> PyResult<Method> {
 /// SIG_DFL)`), and then the engine must block it around writes so a closed peer is EPIPE, not
 /// death. `None` (set outside Python, unknown) counts as not handled.
 fn sigpipe_handled(py: Python<'_>) -> bool {
-    static GETSIGNAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    // `_signal.getsignal` (C) rather than `signal.getsignal`, which wraps it in Python code.
-    let Ok(getsignal) = GETSIGNAL.get_or_try_init(py, || {
-        py.import("_signal")
-            .and_then(|m| m.getattr("getsignal"))
-            .map(Bound::unbind)
+    // `_signal.getsignal` (C) rather than `signal.getsignal`, which wraps it in Python code;
+    // its argument tuple is made once (this runs on every transfer).
+    static GETSIGNAL: PyOnceLock<(Py<PyAny>, Py<PyTuple>)> = PyOnceLock::new();
+    let Ok((getsignal, args)) = GETSIGNAL.get_or_try_init(py, || {
+        let f = py.import("_signal")?.getattr("getsignal")?.unbind();
+        let args = PyTuple::new(py, [libc::SIGPIPE])?.unbind();
+        Ok::<_, PyErr>((f, args))
     }) else {
         return false;
     };
-    match getsignal.call1(py, (libc::SIGPIPE,)) {
-        Ok(h) if h.is_none(py) => false,
+    match getsignal.bind(py).call(args.bind(py), None) {
+        Ok(h) if h.is_none() => false,
         // SIG_DFL is 0 (SIG_IGN 1; a Python handler is a callable, not an int).
         Ok(h) => h
-            .extract::<i64>(py)
+            .extract::<i64>()
             .map_or(true, |n| n != libc::SIG_DFL as i64),
         Err(_) => false,
     }
 }
 
-/// transfer(src, dst, offset=None, count=None, method="auto", timeout=None, fallback=False)
 /// transfer(src, dst, *, offset=None, count=None, method="auto", timeout=None, fallback=False)
 ///
 /// Move bytes from ``src`` to ``dst`` in the kernel; return a ``Report``.
