@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 mod caps;
+mod deadline;
 mod error;
 mod fast;
 pub mod fd;

@@ -3,6 +3,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
+use crate::deadline::time_left;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fd::{self, FdInfo};
 use crate::options::RelayOptions;
@@ -168,16 +169,7 @@ fn pump(
             want[i] |= r;
             want[1 - i] |= w;
         }
-        let timeout = match deadline {
-            None => None,
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return Err(Error::new(ErrorKind::TimedOut));
-                }
-                Some(d - now)
-            }
-        };
+        let timeout = time_left(deadline).map_err(|_| Error::new(ErrorKind::TimedOut))?;
         let polled: Vec<(BorrowedFd<'_>, i16)> = (0..2)
             .filter(|&i| want[i] != 0)
             .map(|i| (fds[i], want[i]))

@@ -5,6 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
+use crate::deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fast::{self, Fast};
 use crate::fd::{self, FdInfo, FdKind};
@@ -518,17 +519,10 @@ impl<'a> Job<'a> {
 
     /// The time left before the deadline, or the WouldBlock / TimedOut stop once it is gone.
     pub fn time_left(&self) -> std::result::Result<Option<std::time::Duration>, Stop> {
-        let Some(d) = self.deadline else {
-            return Ok(None);
-        };
         if self.zero_timeout {
             return Err(Stop::Fail(Error::new(ErrorKind::WouldBlock)));
         }
-        let now = Instant::now();
-        if now >= d {
-            return Err(Stop::Fail(Error::new(ErrorKind::TimedOut)));
-        }
-        Ok(Some(d - now))
+        deadline::time_left(self.deadline).map_err(|_| Stop::Fail(Error::new(ErrorKind::TimedOut)))
     }
 
     fn wait_on(&mut self, fd: BorrowedFd<'_>, events: i16) -> Step {

@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::deadline::time_left;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fd;
 use crate::sys::{self, ExternalBuffer, ZcCompletion};
@@ -126,15 +127,8 @@ impl Completions {
             if self.watermark >= upto {
                 return Ok(true);
             }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(false);
-                    }
-                    Some(d - now)
-                }
+            let Ok(timeout) = time_left(deadline) else {
+                return Ok(false);
             };
             // POLLERR is always reported; asking for nothing else waits for the error queue.
             match sys::poll(&[(sock, 0)], timeout) {

@@ -171,14 +171,7 @@ fn huge_offsets_and_counts_never_panic_or_overflow() {
     let dir = TempDir::new("huge");
     let data = pattern(5000, 3);
     let src = dir.source("src", &data);
-    for m in [
-        Method::Auto,
-        Method::ReadWrite,
-        Method::Mmap,
-        Method::Sendfile,
-        Method::Splice,
-        Method::CopyFileRange,
-    ] {
+    for m in FILE_TO_FILE {
         // Beyond the largest file offset: InvalidArgument.
         for off in [u64::MAX, i64::MAX as u64 + 1] {
             let dst = dir.sink("dst");

@@ -135,15 +135,7 @@ fn sparse_file_over_4gib_windows_across_the_boundary_with_every_method() {
         let sp = Sparse::new();
         let src = sp.open();
         let dir = TempDir::new("sparse-dst");
-        let methods = [
-            Method::Auto,
-            Method::ReadWrite,
-            Method::Mmap,
-            Method::Sendfile,
-            Method::Splice,
-            Method::CopyFileRange,
-        ];
-        for m in methods {
+        for m in FILE_TO_FILE {
             // Starting below 4 GiB, crossing it, to EOF; explicit offset and file position.
             for from in [GIB4 - 1000, GIB4, GIB4 + 1, SIZE - 1, SIZE] {
                 let dst = dir.sink("dst");

@@ -22,6 +22,15 @@ const FILE_TO_STREAM: [Method; 6] = [
 ];
 
 /// A destination whose peer does not read until told to: (engine's fd, peer's fd).
+/// `method` with one deadline of `timeout` for the call.
+fn with_timeout(method: Method, timeout: Duration) -> Options {
+    Options {
+        method,
+        timeout: Some(timeout),
+        ..Options::default()
+    }
+}
+
 fn stuck_destination(kind: &str) -> (std::fs::File, std::fs::File) {
     match kind {
         "tcp" => {
@@ -171,44 +180,20 @@ fn nonblocking_pipe_source_without_data_waits_times_out_and_resumes() {
         let (r, mut w) = pipe();
         set_nonblocking(&r, true);
         let dst = dir.sink("dst");
-        let e = transfer(
-            &r,
-            &dst,
-            &Options {
-                method: m,
-                timeout: Some(Duration::ZERO),
-                ..Options::default()
-            },
-        )
-        .expect_err("empty pipe, writer open");
+        let e = transfer(&r, &dst, &with_timeout(m, Duration::ZERO))
+            .expect_err("empty pipe, writer open");
         assert_eq!(
             (e.code(), e.bytes()),
             (ErrorCode::WouldBlock, 0),
             "{m}: {e}"
         );
-        let e = transfer(
-            &r,
-            &dst,
-            &Options {
-                method: m,
-                timeout: Some(Duration::from_millis(50)),
-                ..Options::default()
-            },
-        )
-        .expect_err("empty pipe, writer open");
+        let e = transfer(&r, &dst, &with_timeout(m, Duration::from_millis(50)))
+            .expect_err("empty pipe, writer open");
         assert_eq!((e.code(), e.bytes()), (ErrorCode::TimedOut, 0), "{m}: {e}");
         // Some data arrives, the writer stays open: those bytes are delivered, then time out.
         w.write_all(&data[..1000]).unwrap();
-        let e = transfer(
-            &r,
-            &dst,
-            &Options {
-                method: m,
-                timeout: Some(Duration::from_millis(50)),
-                ..Options::default()
-            },
-        )
-        .expect_err("writer still open");
+        let e = transfer(&r, &dst, &with_timeout(m, Duration::from_millis(50)))
+            .expect_err("writer still open");
         assert_eq!(
             (e.code(), e.bytes(), e.report.undelivered),
             (ErrorCode::TimedOut, 1000, 0),
@@ -216,16 +201,8 @@ fn nonblocking_pipe_source_without_data_waits_times_out_and_resumes() {
         );
         assert_eq!(dir.read("dst"), &data[..1000], "{m}");
         w.write_all(&data[1000..2000]).unwrap();
-        let e = transfer(
-            &r,
-            &dst,
-            &Options {
-                method: m,
-                timeout: Some(Duration::ZERO),
-                ..Options::default()
-            },
-        )
-        .expect_err("writer still open");
+        let e =
+            transfer(&r, &dst, &with_timeout(m, Duration::ZERO)).expect_err("writer still open");
         assert_eq!(
             (e.code(), e.bytes()),
             (ErrorCode::WouldBlock, 1000),
@@ -269,16 +246,8 @@ fn blocking_socket_source_with_a_deadline_times_out_and_keeps_the_rest() {
         assert!(wait_readable(&s, 10));
         let dst = dir.sink("dst");
         let before = flags(&s);
-        let e = transfer(
-            &s,
-            &dst,
-            &Options {
-                method: m,
-                timeout: Some(Duration::from_millis(100)),
-                ..Options::default()
-            },
-        )
-        .expect_err("the writer is still open");
+        let e = transfer(&s, &dst, &with_timeout(m, Duration::from_millis(100)))
+            .expect_err("the writer is still open");
         assert_eq!(e.code(), ErrorCode::TimedOut, "{m}: {e}");
         assert_eq!(
             flags(&s),
@@ -321,15 +290,7 @@ fn stream_to_stalled_stream_never_drops_bytes_silently() {
                 let feeder = spawn_writer(feed, data.clone());
                 let (dst, peer) = stuck_destination("tcp");
                 set_nonblocking(&dst, true);
-                let e = match transfer(
-                    &src,
-                    &dst,
-                    &Options {
-                        method: m,
-                        timeout: Some(timeout),
-                        ..Options::default()
-                    },
-                ) {
+                let e = match transfer(&src, &dst, &with_timeout(m, timeout)) {
                     Ok(r) => return Err(format!("Ok({r:?}) into a peer that does not read")),
                     Err(e) => e,
                 };
@@ -363,16 +324,7 @@ fn pipe_to_stalled_socket_with_splice_loses_nothing_and_resumes() {
     let feeder = spawn_writer(w, data.clone());
     let (dst, peer) = stuck_destination("unix");
     set_nonblocking(&dst, true);
-    let e = transfer(
-        &r,
-        &dst,
-        &Options {
-            method: Method::Splice,
-            timeout: Some(Duration::ZERO),
-            ..Options::default()
-        },
-    )
-    .expect_err("stuck");
+    let e = transfer(&r, &dst, &with_timeout(Method::Splice, Duration::ZERO)).expect_err("stuck");
     assert_eq!(e.code(), ErrorCode::WouldBlock, "{e}");
     assert_eq!(e.report.undelivered, 0, "{e}");
     let moved = e.bytes();

@@ -12,15 +12,6 @@ use std::os::unix::fs::FileExt;
 use common::*;
 use zcopy_core::{ErrorCode, Method, Options, transfer};
 
-/// The methods that can move file -> file.
-const FILE_TO_FILE: [Method; 6] = [
-    Method::Auto,
-    Method::ReadWrite,
-    Method::Mmap,
-    Method::Sendfile,
-    Method::Splice,
-    Method::CopyFileRange,
-];
 /// The methods that can move file -> stream socket.
 const FILE_TO_SOCKET: [Method; 5] = [
     Method::Auto,

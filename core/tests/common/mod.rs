@@ -577,7 +577,12 @@ impl DstEnd {
     }
 }
 
-/// Every method: Auto first, then the explicit ones.
-pub fn all_methods() -> [Method; 7] {
-    Method::ALL
-}
+/// The methods that can move file -> file (all but msg_zerocopy).
+pub const FILE_TO_FILE: [Method; 6] = [
+    Method::Auto,
+    Method::ReadWrite,
+    Method::Mmap,
+    Method::Sendfile,
+    Method::Splice,
+    Method::CopyFileRange,
+];
