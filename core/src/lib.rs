@@ -15,10 +15,11 @@
 #![deny(unsafe_code)]
 
 mod caps;
-mod deadline;
+mod check;
 mod error;
 mod fast;
 pub mod fd;
+mod job;
 mod mechanism;
 mod method;
 mod options;
@@ -29,6 +30,7 @@ mod report;
 mod sigpipe;
 mod sys;
 mod transfer;
+mod wait;
 mod zerocopy;
 
 pub use caps::{Capabilities, capabilities};
@@ -40,7 +42,7 @@ pub use relay::{RelayError, relay, relay_fds};
 pub use report::{Fallback, RelayReport, Report};
 pub use sys::ExternalBuffer;
 pub use transfer::{transfer, transfer_fds};
-pub use zerocopy::{SenderStats, ZeroCopySender};
+pub use zerocopy::{SenderStats, ZeroCopySender, zerocopy_sockets_remembered};
 
 /// The crate version ("0.1.0"): bindings compare it with their own to refuse a mismatched
 /// native library.

@@ -2,8 +2,12 @@
 //!
 //! splice needs a pipe on one side; moving file -> socket or socket -> socket goes through an
 //! internal pipe. Creating and growing one costs three syscalls, so idle pipes are kept for the
-//! next call. A pipe still holding bytes after an error is closed, never reused: its bytes
-//! belong to a stream that has ended.
+//! next call. Two rules keep one call's bytes out of another's:
+//! - a pipe is reused only when the kernel says it is empty (FIONREAD), not on the engine's own
+//!   count: bytes left by an error belong to a stream that has ended;
+//! - the pool belongs to the process that filled it: a forked child inherits the descriptors,
+//!   so two processes would share the kernel pipes. A child never takes a pipe its parent
+//!   pooled; it closes its copies and starts its own pool.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -76,24 +80,46 @@ fn max_pipe_size() -> usize {
     })
 }
 
-static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
+/// Idle pipes, and the process they belong to.
+struct Pool {
+    pid: u32,
+    idle: Vec<Pipe>,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    pid: 0,
+    idle: Vec::new(),
+});
+
+/// The pool of this process: a pool inherited through fork() is emptied first (the child
+/// closes its copies; the parent's pipes are untouched).
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = sys::getpid();
+    if pool.pid != pid {
+        pool.idle.clear();
+        pool.pid = pid;
+    }
+    pool
+}
 
 /// Takes an idle pipe from the pool, or makes one.
 pub fn acquire() -> io::Result<Pipe> {
-    let idle = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let idle = pool().idle.pop();
     match idle {
         Some(p) => Ok(p),
         None => Pipe::new(),
     }
 }
 
-/// Returns a pipe to the pool if it is empty and the pool has room; otherwise closes it.
+/// Returns a pipe to the pool if the kernel says it is empty and the pool has room; otherwise
+/// closes it.
 pub fn release(pipe: Pipe) {
-    if pipe.held != 0 {
+    if pipe.held != 0 || sys::bytes_queued(pipe.reader()).map_or(true, |n| n != 0) {
         return;
     }
-    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-    if pool.len() < POOL_MAX {
-        pool.push(pipe);
+    let mut pool = pool();
+    if pool.idle.len() < POOL_MAX {
+        pool.idle.push(pipe);
     }
 }

@@ -3,7 +3,7 @@
 //! | source \ destination | regular file | pipe | stream socket | char device |
 //! |---|---|---|---|---|
 //! | regular file | copy_file_range, sendfile, read_write | sendfile, splice, read_write | sendfile, splice, read_write (splice first from 4 MiB) | sendfile, splice, read_write |
-//! | pipe / socket / char device | splice, read_write | splice, read_write | splice, read_write | splice, read_write |
+//! | pipe / socket / char device | splice, read_write | splice, read_write | splice, read_write (a socket source with a deadline: read_write) | splice, read_write |
 //!
 //! Counted Auto transfers under [`SPLICE_AT_LEAST`] never get here: they are one `sendfile`
 //! call (see `fast.rs`). A datagram socket destination takes only `sendfile` (one call, one
@@ -85,6 +85,8 @@ pub(crate) struct Ask {
     pub dst_offset: bool,
     /// At least [`SPLICE_AT_LEAST`] bytes are expected.
     pub bulk: bool,
+    /// The call has a deadline or a zero timeout, so it may return before the count.
+    pub bounded: bool,
 }
 
 /// The methods Auto tries for this pair, best first.
@@ -99,6 +101,10 @@ fn auto_chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Vec<Method> {
             &[Splice, Sendfile, ReadWrite]
         }
         (FdKind::Regular | FdKind::Block, _) => &[Sendfile, Splice, ReadWrite],
+        // A call that may return early must not hold bytes taken from a socket in a pipe the
+        // destination has not taken (they could be neither delivered nor given back):
+        // read_write peeks and consumes only what was written.
+        (FdKind::Stream(_), FdKind::Stream(_) | FdKind::Char) if ask.bounded => &[ReadWrite],
         _ => &[Splice, ReadWrite],
     };
     let usable = |m: &Method| applies(*m, src, dst, ask.dst_offset).is_ok();
@@ -148,6 +154,7 @@ mod tests {
             fallback,
             dst_offset: false,
             bulk: false,
+            bounded: false,
         }
     }
 

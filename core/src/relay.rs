@@ -1,17 +1,15 @@
 //! Bidirectional stream-socket relay over splice: single thread, poll-driven, half-close aware.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Instant;
 
-use crate::deadline::time_left;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::fd::{self, FdInfo};
 use crate::options::RelayOptions;
 use crate::pipe::{self, Pipe};
 use crate::report::RelayReport;
 use crate::sigpipe::SigpipeGuard;
 use crate::sys;
-use crate::transfer::NonblockGuard;
+use crate::wait::{NonblockGuard, Waiter};
 
 /// A relay error with the bytes delivered each way before it.
 #[derive(Debug)]
@@ -41,13 +39,21 @@ impl std::error::Error for RelayError {
 /// One direction of the relay: `from` -> pipe -> `to`.
 struct Direction {
     pipe: Pipe,
+    /// `from` ended (EOF, or an error reading it): nothing more will be read.
     eof: bool,
+    /// EOF was forwarded as `shutdown(SHUT_WR)` on `to`.
     shut: bool,
+    /// Writing to `to` failed: nothing more can be delivered this way.
+    dead: bool,
     moved: u64,
     /// `from` was last seen readable (or not yet tried).
     readable: bool,
     /// `to` was last seen writable (or not yet tried).
     writable: bool,
+    /// poll saw TCP urgent data pending on `from` (POLLPRI).
+    urgent: bool,
+    /// The first error of this direction.
+    error: Option<Error>,
 }
 
 impl Direction {
@@ -56,18 +62,28 @@ impl Direction {
             pipe: pipe::acquire()?,
             eof: false,
             shut: false,
+            dead: false,
             moved: 0,
             readable: true,
             writable: true,
+            urgent: false,
+            error: None,
         })
+    }
+
+    /// Nothing more will move this way.
+    fn finished(&self) -> bool {
+        self.shut || self.dead
     }
 }
 
 /// Relays `a` <-> `b` until both directions have reached EOF and been forwarded.
 ///
 /// EOF from one side becomes `shutdown(SHUT_WR)` on the other (half-close), and the other
-/// direction keeps flowing. Both sockets are borrowed: the relay does not close them, and
-/// their O_NONBLOCK flag is restored on return. Errors (a reset peer) carry the bytes
+/// direction keeps flowing. An error ends only its own direction: a peer that answers and then
+/// resets still has its answer delivered the other way, whatever the argument order, and the
+/// error is returned once both directions have ended. Both sockets are borrowed: the relay does
+/// not close them, and their O_NONBLOCK flag is restored on return. Errors carry the bytes
 /// delivered each way.
 // Errors are rare and carry the progress each way by design; their size is not a concern.
 #[allow(clippy::result_large_err)]
@@ -96,21 +112,18 @@ pub fn relay_fds(a: RawFd, b: RawFd, opts: &RelayOptions) -> Result<RelayReport,
             "negative file descriptor ({a}, {b})"
         ))));
     }
-    let above = a.max(b).saturating_add(1);
-    let a = sys::dup_above(a, above).map_err(|e| wrap(e.into()))?;
-    let b = sys::dup_above(b, above).map_err(|e| wrap(e.into()))?;
+    let (a, b) = crate::transfer::pin(a, b).map_err(wrap)?;
     relay(&a, &b, opts)
 }
 
 fn check_stream(info: &FdInfo, what: &str) -> Result<()> {
-    fd::check_readable(info, what)?;
-    fd::check_writable(info, what)?;
     if !info.is_stream() {
         return Err(Error::unsupported(format!(
             "{what} is not a stream socket: relay joins two stream sockets"
         )));
     }
-    Ok(())
+    fd::check_readable(info, what)?;
+    fd::check_writable(info, what)
 }
 
 fn run(
@@ -123,12 +136,13 @@ fn run(
     let bi = fd::classify(b)?;
     check_stream(&ai, "a")?;
     check_stream(&bi, "b")?;
-    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut waiter = Waiter::new(opts.timeout, opts.on_interrupt.clone());
     let _nb_a = NonblockGuard::set(a, &ai)?;
     let _nb_b = NonblockGuard::set(b, &bi)?;
     let mut guard = SigpipeGuard::new();
     let mut dirs = [Direction::new()?, Direction::new()?];
-    let result = pump(a, b, &mut dirs, deadline, opts);
+    let infos = [ai, bi];
+    let result = pump([a, b], &infos, &mut dirs, &mut waiter);
     // Delivered bytes count on every outcome, including the round an error ended.
     report.a_to_b = dirs[0].moved;
     report.b_to_a = dirs[1].moved;
@@ -143,55 +157,51 @@ fn run(
     result
 }
 
+/// Steps both directions until both have ended; waits (the one wait rule) when neither can
+/// move. Returns the first error either direction met.
 fn pump(
-    a: BorrowedFd<'_>,
-    b: BorrowedFd<'_>,
+    fds: [BorrowedFd<'_>; 2],
+    infos: &[FdInfo; 2],
     dirs: &mut [Direction; 2],
-    deadline: Option<Instant>,
-    opts: &RelayOptions,
+    waiter: &mut Waiter,
 ) -> Result<()> {
-    let fds = [a, b];
     loop {
         let mut progress = false;
         for (i, d) in dirs.iter_mut().enumerate() {
-            progress |= d.step(fds[i], fds[1 - i])?;
+            progress |= d.step(fds[i], &infos[i], fds[1 - i]);
         }
-        if dirs.iter().all(|d| d.shut) {
-            return Ok(());
+        if dirs.iter().all(Direction::finished) {
+            return match dirs.iter_mut().find_map(|d| d.error.take()) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
         }
         if progress {
+            waiter.progressed();
+            waiter.checkpoint()?;
             continue;
         }
         // Nothing can move until a socket is ready: wait for what each direction needs.
         let mut want = [0i16; 2];
         for (i, d) in dirs.iter().enumerate() {
-            let (r, w) = d.waits_for();
+            let (r, w) = d.waits_for(&infos[i]);
             want[i] |= r;
             want[1 - i] |= w;
         }
-        let timeout = time_left(deadline).map_err(|_| Error::new(ErrorKind::TimedOut))?;
         let polled: Vec<(BorrowedFd<'_>, i16)> = (0..2)
             .filter(|&i| want[i] != 0)
             .map(|i| (fds[i], want[i]))
             .collect();
-        let revents = match sys::poll(&polled, timeout) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                if opts.on_interrupt.as_ref().is_some_and(|h| h()) {
-                    return Err(e.into());
-                }
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let revents = waiter.poll(&polled)?;
         for (k, (fd, _)) in polled.iter().enumerate() {
-            let i = usize::from(fd.as_raw_fd() != a.as_raw_fd());
+            let i = usize::from(fd.as_raw_fd() != fds[0].as_raw_fd());
             let rev = revents[k];
             // Errors and hang-ups count as ready: the next splice reports them.
             let any = rev & (sys::POLLERR | sys::POLLHUP) != 0;
-            if rev & sys::POLLIN != 0 || any {
+            if rev & (sys::POLLIN | sys::POLLPRI) != 0 || any {
                 dirs[i].readable = true;
             }
+            dirs[i].urgent |= rev & sys::POLLPRI != 0;
             if rev & sys::POLLOUT != 0 || any {
                 dirs[1 - i].writable = true;
             }
@@ -203,62 +213,125 @@ impl Direction {
     /// One round for `from` -> pipe -> `to`: splice in what is queued, splice out what the
     /// pipe holds, forward EOF as SHUT_WR. Syscalls are only tried on sides last seen ready,
     /// so an idle direction costs nothing while the other streams. Returns whether it moved.
-    fn step(&mut self, from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<bool> {
-        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+    fn step(&mut self, from: BorrowedFd<'_>, from_info: &FdInfo, to: BorrowedFd<'_>) -> bool {
         let mut progress = false;
-        let room = self.pipe.capacity() - self.pipe.held;
-        if !self.eof && self.readable && room > 0 {
-            match sys::splice(from, None, self.pipe.writer(), None, room, flags) {
-                Ok(0) => self.eof = true,
-                Ok(n) => {
-                    self.pipe.held += n;
-                    // Less than asked: the socket's queue is drained; poll before the next try.
-                    self.readable = n == room;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
+        if !self.eof && !self.dead && self.readable && self.pipe.held < self.pipe.capacity() {
+            self.fill(from, from_info);
             progress = true;
         }
-        if self.pipe.held > 0 && self.writable {
-            match sys::splice(self.pipe.reader(), None, to, None, self.pipe.held, flags) {
-                Ok(n) => {
-                    self.writable = n == self.pipe.held;
-                    self.pipe.held -= n;
-                    self.moved += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
+        if self.pipe.held > 0 && self.writable && !self.dead {
+            self.drain(to);
             progress = true;
         }
-        if self.eof && self.pipe.held == 0 && !self.shut {
+        if self.eof && self.pipe.held == 0 && !self.shut && !self.dead {
             match sys::shutdown_write(to) {
                 // The peer may be gone already; nothing is left to forward either way.
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => self.fail(e.into()),
             }
             self.shut = true;
             progress = true;
         }
-        Ok(progress)
+        progress
+    }
+
+    /// Splices what `from` has queued into the pipe. An error ends reading, not the direction:
+    /// what the pipe holds is still delivered.
+    fn fill(&mut self, from: BorrowedFd<'_>, from_info: &FdInfo) {
+        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+        let room = self.pipe.capacity() - self.pipe.held;
+        match sys::splice(from, None, self.pipe.writer(), None, room, flags) {
+            Ok(0) if at_urgent_mark(from, from_info) => self.past_urgent_mark(from, room),
+            Ok(0) => self.eof = true,
+            Ok(n) => {
+                self.pipe.held += n;
+                // Less than asked: the socket's queue is drained; poll before the next try.
+                self.readable = n == room;
+            }
+            // Only a poll that saw urgent data (POLLPRI) makes the mark worth asking about.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if self.urgent && at_urgent_mark(from, from_info) {
+                    self.urgent = false;
+                    self.past_urgent_mark(from, room);
+                } else {
+                    self.readable = false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.eof = true;
+                self.fail(e.into());
+            }
+        }
+    }
+
+    /// splice cannot step over a TCP urgent mark (it returns 0 or EAGAIN there for ever): `recv`
+    /// can, as `read` does, and what it returns is written into the pipe.
+    fn past_urgent_mark(&mut self, from: BorrowedFd<'_>, room: usize) {
+        let mut buf = vec![0u8; room.min(64 * 1024)];
+        match sys::recv(from, &mut buf, 0) {
+            Ok(0) => self.eof = true,
+            Ok(n) => match sys::write(self.pipe.writer(), &buf[..n], None) {
+                Ok(w) if w == n => self.pipe.held += n,
+                Ok(_) | Err(_) => {
+                    self.eof = true;
+                    self.fail(Error::from_errno(libc::EIO));
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.eof = true;
+                self.fail(e.into());
+            }
+        }
+    }
+
+    /// Splices what the pipe holds into `to`. An error there ends the direction.
+    fn drain(&mut self, to: BorrowedFd<'_>) {
+        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+        match sys::splice(self.pipe.reader(), None, to, None, self.pipe.held, flags) {
+            Ok(n) => {
+                self.writable = n == self.pipe.held;
+                self.pipe.held -= n;
+                self.moved += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable = false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.dead = true;
+                self.fail(e.into());
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.error.get_or_insert(e);
     }
 
     /// Poll events this direction waits for: (on `from`, on `to`).
-    fn waits_for(&self) -> (i16, i16) {
-        let r = if !self.eof && !self.readable && self.pipe.held < self.pipe.capacity() {
-            sys::POLLIN
+    fn waits_for(&self, from_info: &FdInfo) -> (i16, i16) {
+        let reading = !self.eof && !self.dead && !self.readable;
+        let r = if reading && self.pipe.held < self.pipe.capacity() {
+            if from_info.is_tcp() {
+                sys::POLLIN | sys::POLLPRI
+            } else {
+                sys::POLLIN
+            }
         } else {
             0
         };
-        let w = if self.pipe.held > 0 && !self.writable {
+        let w = if self.pipe.held > 0 && !self.writable && !self.dead {
             sys::POLLOUT
         } else {
             0
         };
         (r, w)
     }
+}
+
+/// Whether a TCP socket sits at its urgent (MSG_OOB) mark.
+fn at_urgent_mark(fd: BorrowedFd<'_>, info: &FdInfo) -> bool {
+    info.is_tcp() && sys::at_urgent_mark(fd).unwrap_or(false)
 }

@@ -30,6 +30,11 @@ pub struct Report {
     pub zc_sends: u64,
     /// ... and how many of those the kernel copied anyway (always all of them on loopback).
     pub zc_copied: u64,
+    /// MSG_ZEROCOPY sends whose completion had not arrived when the call returned (it ended
+    /// early: timeout 0, a deadline, an interrupt, an error). Their notifications arrive later
+    /// on the socket's error queue (poll reports POLLERR until they are read with
+    /// `recvmsg(MSG_ERRQUEUE)`; the next msg_zerocopy transfer on the socket reads them).
+    pub zc_pending: u64,
     /// Bytes taken from a pipe or socket source that could not be delivered (non-zero only
     /// inside an error: the source cannot take them back).
     pub undelivered: u64,

@@ -1,37 +1,157 @@
-//! MSG_ZEROCOPY: the streaming [`ZeroCopySender`], and the id bookkeeping shared with the
-//! `msg_zerocopy` transfer method.
+//! MSG_ZEROCOPY: the streaming [`ZeroCopySender`], and the per-socket bookkeeping shared with
+//! the `msg_zerocopy` transfer method.
 //!
 //! The kernel numbers every successful `send(MSG_ZEROCOPY)` on a socket with a per-socket
 //! 32-bit counter that starts at 0 and that user space cannot read. Completions arrive on the
-//! socket's error queue as ranges of those numbers. The engine keeps, per socket, how many
-//! zerocopy sends it has issued, so a sender created on a socket that was used before still
-//! maps completions to its own sends. This is exact as long as every MSG_ZEROCOPY send on the
-//! socket goes through zcopy in this process.
+//! socket's error queue as ranges of those numbers. The engine remembers, per socket (keyed by
+//! its `SO_COOKIE`, which unlike an inode number is never reused), how many zerocopy sends it has
+//! issued and how many notifications are still due from calls that returned before them. This
+//! is exact as long as every MSG_ZEROCOPY send on the socket goes through zcopy in this process.
+//!
+//! The registry is bounded ([`REGISTRY_MAX`] sockets): past that, sockets with nothing in flight
+//! are forgotten (a forgotten socket's next transfer works as before; a `ZeroCopySender` on it
+//! is refused as Unsupported, because it could not match completions to its buffers).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::deadline::time_left;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::fd;
+use crate::options::InterruptHook;
 use crate::sys::{self, ExternalBuffer, ZcCompletion};
+use crate::wait::Waiter;
 
-/// Next kernel zerocopy id per socket (keyed by the socket's device and inode).
-static NEXT_ID: Mutex<Option<HashMap<(u64, u64), u32>>> = Mutex::new(None);
+/// At most this many sockets are remembered.
+const REGISTRY_MAX: usize = 4096;
 
-/// The kernel id the next zerocopy send on this socket will get.
-pub(crate) fn next_kernel_id(key: (u64, u64)) -> u32 {
-    let map = NEXT_ID.lock().unwrap_or_else(|p| p.into_inner());
-    map.as_ref().and_then(|m| m.get(&key).copied()).unwrap_or(0)
+/// What the engine remembers of one socket between calls.
+#[derive(Clone, Copy, Default)]
+struct Ids {
+    /// The kernel id of the next zerocopy send.
+    next: u32,
+    /// Notifications still due for sends of calls that have returned.
+    in_flight: u64,
 }
 
-/// Records `n` more successful zerocopy sends on this socket.
-pub(crate) fn advance_kernel_id(key: (u64, u64), n: u32) {
-    let mut map = NEXT_ID.lock().unwrap_or_else(|p| p.into_inner());
-    let e = map.get_or_insert_with(HashMap::new).entry(key).or_insert(0);
-    *e = e.wrapping_add(n);
+static REGISTRY: Mutex<Option<HashMap<u64, Ids>>> = Mutex::new(None);
+
+fn with_registry<T>(f: impl FnOnce(&mut HashMap<u64, Ids>) -> T) -> T {
+    let mut g = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(HashMap::new))
+}
+
+fn remember(cookie: u64, update: impl FnOnce(&mut Ids)) {
+    with_registry(|m| {
+        if m.len() >= REGISTRY_MAX && !m.contains_key(&cookie) {
+            m.retain(|_, ids| ids.in_flight > 0);
+            if m.len() >= REGISTRY_MAX {
+                m.clear();
+            }
+        }
+        update(m.entry(cookie).or_default());
+    });
+}
+
+/// How many sockets the MSG_ZEROCOPY registry remembers (its bound is tested).
+pub fn zerocopy_sockets_remembered() -> usize {
+    with_registry(|m| m.len())
+}
+
+/// Completion notifications counted for one transfer call: those still due from earlier calls
+/// on the socket come first (sends complete in order), then the call's own.
+pub(crate) struct Tally {
+    earlier: u64,
+    issued: u64,
+    completed: u64,
+    copied: u64,
+    cookie: u64,
+}
+
+impl Tally {
+    /// Starts counting on the socket `cookie`, taking over what earlier calls left due.
+    pub(crate) fn resume(cookie: u64) -> Tally {
+        let earlier = with_registry(|m| m.get(&cookie).map_or(0, |ids| ids.in_flight));
+        Tally {
+            earlier,
+            issued: 0,
+            completed: 0,
+            copied: 0,
+            cookie,
+        }
+    }
+
+    /// Records `n` successful zerocopy sends.
+    pub(crate) fn issued(&mut self, n: u32) {
+        self.issued += u64::from(n);
+        remember(self.cookie, |ids| ids.next = ids.next.wrapping_add(n));
+    }
+
+    /// Notifications still due (earlier calls' and this one's).
+    pub(crate) fn pending(&self) -> u64 {
+        (self.earlier + self.issued).saturating_sub(self.completed)
+    }
+
+    /// This call's sends whose notification arrived.
+    pub(crate) fn ours_completed(&self) -> u64 {
+        self.completed.saturating_sub(self.earlier).min(self.issued)
+    }
+
+    /// ... of which the kernel copied.
+    pub(crate) fn ours_copied(&self) -> u64 {
+        self.copied.min(self.ours_completed())
+    }
+
+    /// Reads what the error queue holds without waiting. Returns how many sends completed.
+    pub(crate) fn drain(&mut self, sock: BorrowedFd<'_>) -> std::io::Result<u64> {
+        let mut got = Vec::new();
+        sys::recv_zc_completions(sock, &mut got)?;
+        let before = self.completed;
+        for c in got {
+            let earlier_left = self.earlier.saturating_sub(self.completed);
+            self.completed += c.count();
+            // Earlier calls' notifications come first; only ours count as copied.
+            if c.copied {
+                self.copied += c.count().saturating_sub(earlier_left);
+            }
+        }
+        Ok(self.completed - before)
+    }
+
+    /// Waits (the call's deadline and interrupt hook apply) until at least one more send
+    /// completes.
+    pub(crate) fn wait_one(&mut self, sock: BorrowedFd<'_>, waiter: &mut Waiter) -> Result<()> {
+        loop {
+            if self.drain(sock)? > 0 || self.poll_error_queue(sock, waiter)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits (the call's deadline and interrupt hook apply) until every notification due has
+    /// arrived.
+    pub(crate) fn wait_all(&mut self, sock: BorrowedFd<'_>, waiter: &mut Waiter) -> Result<()> {
+        loop {
+            self.drain(sock)?;
+            if self.pending() == 0 || self.poll_error_queue(sock, waiter)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One wait for the error queue (POLLERR is always reported; asking for nothing else waits
+    /// for it). `true` when the connection is gone and nothing more can be expected.
+    fn poll_error_queue(&mut self, sock: BorrowedFd<'_>, waiter: &mut Waiter) -> Result<bool> {
+        let rev = waiter.poll(&[(sock, 0)])?[0];
+        Ok(rev & sys::POLLHUP != 0 && self.drain(sock)? == 0)
+    }
+
+    /// Leaves what is still due for the socket's next call.
+    pub(crate) fn park(&self) {
+        let due = self.pending();
+        remember(self.cookie, |ids| ids.in_flight = due);
+    }
 }
 
 /// Turns SO_ZEROCOPY on (it is off by default and must be set before MSG_ZEROCOPY sends).
@@ -86,6 +206,17 @@ impl Completions {
     }
 
     pub(crate) fn add(&mut self, c: ZcCompletion) {
+        // Before 2^31 sends, an id "below" the base is an earlier call's: skip those, and clip
+        // a range the kernel merged across the base.
+        let (rel_lo, rel_hi) = (c.lo.wrapping_sub(self.base), c.hi.wrapping_sub(self.base));
+        if self.watermark < 1 << 31 && (rel_hi as i32) < 0 {
+            return;
+        }
+        let c = if self.watermark < 1 << 31 && (rel_lo as i32) < 0 {
+            ZcCompletion { lo: self.base, ..c }
+        } else {
+            c
+        };
         let lo = self.relative(c.lo);
         let hi = lo + c.count();
         self.completed += c.count();
@@ -114,27 +245,29 @@ impl Completions {
         Ok(self.completed - before)
     }
 
-    /// Waits until relative ids below `upto` have all completed, or the deadline passes.
-    /// Returns whether they all did.
+    /// Waits until relative ids below `upto` have all completed, or the waiter's deadline
+    /// passes (`Ok(false)`); an interrupt the hook stops is Os(EINTR).
     pub(crate) fn wait_for(
         &mut self,
         sock: BorrowedFd<'_>,
         upto: u64,
-        deadline: Option<Instant>,
+        waiter: &mut Waiter,
     ) -> Result<bool> {
         loop {
             self.drain(sock)?;
             if self.watermark >= upto {
                 return Ok(true);
             }
-            let Ok(timeout) = time_left(deadline) else {
-                return Ok(false);
-            };
             // POLLERR is always reported; asking for nothing else waits for the error queue.
-            match sys::poll(&[(sock, 0)], timeout) {
+            match waiter.poll(&[(sock, 0)]) {
+                Ok(rev) if rev[0] & sys::POLLHUP != 0 && self.drain(sock)? == 0 => {
+                    return Ok(self.watermark >= upto);
+                }
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) if matches!(e.code(), ErrorCode::TimedOut | ErrorCode::WouldBlock) => {
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -182,24 +315,28 @@ impl Held {
 ///
 /// The sender owns a duplicate of the socket descriptor (closed on drop); the caller's
 /// descriptor stays the caller's. Ids start at 0 and increase by one per [`send`](Self::send).
-/// Dropping the sender waits (up to 30 s) for outstanding completions; buffers whose completion
-/// never arrives are leaked rather than released while the kernel may still read them.
+/// Every wait (a full socket, completions) asks the interrupt hook on EINTR (see
+/// [`ZeroCopySender::set_interrupt_hook`]). Dropping the sender waits (up to 30 s) for
+/// outstanding completions; buffers whose completion never arrives are leaked rather than
+/// released while the kernel may still read them.
 pub struct ZeroCopySender {
     sock: OwnedFd,
-    key: (u64, u64),
+    cookie: u64,
     completions: Completions,
     /// Kernel sends issued, relative to the base.
     issued: u64,
     /// Per id not yet released: (id, relative kernel id after its last send, kept buffer).
     pending: VecDeque<(u64, u64, Option<Held>)>,
     next_id: u64,
+    hook: Option<InterruptHook>,
 }
 
 impl ZeroCopySender {
-    /// A sender on a TCP socket (IPv4 or IPv6). Other sockets (Unix, UDP) are Unsupported;
-    /// a descriptor that is not a socket is InvalidArgument.
+    /// A sender on a TCP socket (IPv4 or IPv6). Anything else (a Unix or UDP socket, a file) is
+    /// Unsupported, and so is a socket that had zerocopy sends this engine does not know of
+    /// (their completions could not be told from this sender's).
     pub fn new(sock: impl AsFd) -> Result<ZeroCopySender> {
-        let owned = sys::dup_above(std::os::fd::AsRawFd::as_raw_fd(&sock.as_fd()), 0)?;
+        let owned = sys::dup(std::os::fd::AsRawFd::as_raw_fd(&sock.as_fd()))?;
         Self::from_owned(owned)
     }
 
@@ -208,36 +345,54 @@ impl ZeroCopySender {
         if sock < 0 {
             return Err(Error::invalid(format!("negative file descriptor ({sock})")));
         }
-        Self::from_owned(sys::dup_above(sock, 0)?)
+        Self::from_owned(sys::dup(sock)?)
     }
 
     fn from_owned(sock: OwnedFd) -> Result<ZeroCopySender> {
         let info = fd::classify(sock.as_fd())?;
-        match info.kind {
-            fd::FdKind::Stream(_) | fd::FdKind::Datagram if !info.is_tcp() => {
+        if !info.is_tcp() {
+            return Err(Error::unsupported(
+                "MSG_ZEROCOPY needs a TCP socket (Unix and UDP sockets, files and pipes cannot \
+                 do it)",
+            ));
+        }
+        let cookie = sys::socket_cookie(sock.as_fd())?;
+        let already_on =
+            sys::getsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_ZEROCOPY)? != 0;
+        let known = with_registry(|m| m.get(&cookie).copied());
+        // With SO_ZEROCOPY never turned on, no zerocopy send can have been made: ids start at 0.
+        let base = match (known, already_on) {
+            (Some(ids), _) => ids.next,
+            (None, false) => 0,
+            (None, true) => {
                 return Err(Error::unsupported(
-                    "MSG_ZEROCOPY needs a TCP socket (Unix and UDP sockets cannot do it)",
+                    "this socket already made MSG_ZEROCOPY sends that zcopy does not know of: \
+                     their completions could not be told from the sender's",
                 ));
             }
-            fd::FdKind::Stream(_) => {}
-            _ => return Err(Error::invalid("not a socket")),
-        }
+        };
         enable(sock.as_fd())?;
-        let key = info.dev_ino;
-        // A transfer that returned with completions due owns the first ids: let them arrive.
-        crate::mechanism::msg_zerocopy::wait_parked(
-            key,
-            Some(Instant::now() + Duration::from_secs(30)),
-        );
-        let base = next_kernel_id(key);
+        // The sender reads the whole error queue, earlier calls' notifications included.
+        remember(cookie, |ids| ids.in_flight = 0);
         Ok(ZeroCopySender {
             sock,
-            key,
+            cookie,
             completions: Completions::new(base),
             issued: 0,
             pending: VecDeque::new(),
             next_id: 0,
+            hook: None,
         })
+    }
+
+    /// Sets the hook asked when a wait is interrupted by a signal (EINTR): `true` stops the
+    /// wait with Os(EINTR), so a host language can raise its own exception (Ctrl-C).
+    pub fn set_interrupt_hook(&mut self, hook: Option<InterruptHook>) {
+        self.hook = hook;
+    }
+
+    fn waiter(&self, timeout: Option<Duration>) -> Waiter {
+        Waiter::new(timeout, self.hook.clone())
     }
 
     /// Sends all of `buf` with MSG_ZEROCOPY and keeps `buf` until its completion. Returns its id.
@@ -253,30 +408,37 @@ impl ZeroCopySender {
     fn send_held(&mut self, held: Held) -> Result<u64> {
         let len = held.len();
         let mut sent = 0usize;
+        let mut waiter = self.waiter(None);
         while sent < len {
-            match held.send_from(self.sock.as_fd(), sent) {
+            let r = match held.send_from(self.sock.as_fd(), sent) {
                 Ok(n) => {
                     sent += n;
                     self.issued += 1;
-                    advance_kernel_id(self.key, 1);
+                    remember(self.cookie, |ids| ids.next = ids.next.wrapping_add(1));
+                    Ok(())
                 }
                 Err(e) => match e.raw_os_error() {
-                    Some(libc::EINTR) => {}
-                    Some(libc::EAGAIN) => self.wait_writable()?,
+                    Some(libc::EINTR) => waiter.interrupted(),
+                    Some(libc::EAGAIN) => {
+                        waiter.poll(&[(self.sock.as_fd(), sys::POLLOUT)]).map(drop)
+                    }
                     // Too much memory pinned by outstanding sends: let completions free some.
                     Some(libc::ENOBUFS) => {
                         let upto = (self.completions.watermark() + 1).min(self.issued);
-                        let deadline = Instant::now() + Duration::from_secs(1);
+                        let mut w = self.waiter(Some(Duration::from_secs(1)));
                         self.completions
-                            .wait_for(self.sock.as_fd(), upto, Some(deadline))?;
+                            .wait_for(self.sock.as_fd(), upto, &mut w)
+                            .map(drop)
                     }
-                    _ if sent == 0 => return Err(e.into()),
-                    // Part of the buffer is in flight: keep it until that part completes.
-                    _ => {
-                        self.push(Some(held));
-                        return Err(e.into());
-                    }
+                    _ => Err(e.into()),
                 },
+            };
+            if let Err(e) = r {
+                // Part of the buffer is in flight: keep it until that part completes.
+                if sent > 0 {
+                    self.push(Some(held));
+                }
+                return Err(e);
             }
         }
         let id = self.push(Some(held));
@@ -289,14 +451,6 @@ impl ZeroCopySender {
         self.next_id += 1;
         self.pending.push_back((id, self.issued, keep));
         id
-    }
-
-    fn wait_writable(&mut self) -> Result<()> {
-        match sys::poll(&[(self.sock.as_fd(), sys::POLLOUT)], None) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Releases, in id order, every buffer whose sends have all completed.
@@ -312,9 +466,9 @@ impl ZeroCopySender {
     /// Reads completions, waiting up to `timeout` (`None`: as long as it takes) for every
     /// pending send to complete. Returns the id below which every send has completed.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<u64> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut waiter = self.waiter(timeout);
         self.completions
-            .wait_for(self.sock.as_fd(), self.issued, deadline)?;
+            .wait_for(self.sock.as_fd(), self.issued, &mut waiter)?;
         self.release();
         Ok(self.done())
     }
@@ -360,12 +514,14 @@ impl Drop for ZeroCopySender {
         if self.pending.is_empty() {
             return;
         }
-        let _ = self.completions.wait_for(
-            self.sock.as_fd(),
-            self.issued,
-            Some(Instant::now() + Duration::from_secs(30)),
-        );
+        let mut waiter = Waiter::new(Some(Duration::from_secs(30)), None);
+        let _ = self
+            .completions
+            .wait_for(self.sock.as_fd(), self.issued, &mut waiter);
         self.release();
+        // Notifications still due are the socket's next transfer's to read.
+        let due = self.issued.saturating_sub(self.completions.watermark());
+        remember(self.cookie, |ids| ids.in_flight = due);
         self.leak_pending();
     }
 }

@@ -264,9 +264,17 @@ fn relay_rejects_what_is_not_a_stream_socket() {
     assert_eq!(e.error.code(), ErrorCode::Unsupported, "file: {e}");
     assert_eq!((e.report.a_to_b, e.report.b_to_a), (0, 0));
 
+    // A valid descriptor of the wrong kind is Unsupported, whatever its access mode.
     let d = std::fs::File::open(dir.path()).unwrap();
     let e = relay(&d, &s, &RelayOptions::default()).expect_err("dir");
-    assert_eq!(e.error.errno(), Some(libc::EISDIR), "dir: {e}");
+    assert_eq!(e.error.code(), ErrorCode::Unsupported, "dir: {e}");
+    let read_only = std::fs::File::open(dir.join("f")).unwrap();
+    let e = relay(&read_only, &s, &RelayOptions::default()).expect_err("read-only file");
+    assert_eq!(
+        e.error.code(),
+        ErrorCode::Unsupported,
+        "read-only file: {e}"
+    );
 
     let e = relay_fds(-1, s.as_raw_fd(), &RelayOptions::default()).expect_err("negative");
     assert_eq!(e.error.code(), ErrorCode::InvalidArgument);

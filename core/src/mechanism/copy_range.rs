@@ -1,13 +1,13 @@
 //! `copy_file_range(2)`: file to file, in the kernel (reflinks or server-side copy where the
 //! file system can).
 
+use crate::job::{Job, Pos, Side, Step, Stop};
 use crate::sys;
-use crate::transfer::{Job, Pos, Side, Step, Stop};
 
 pub(crate) fn run(job: &mut Job<'_>) -> Step {
     let mut first = true;
     loop {
-        if job.done() {
+        if !job.more()? {
             return Ok(());
         }
         let want = job.want(sys::MAX_RW);

@@ -8,8 +8,8 @@ mod read_write;
 mod sendfile;
 mod splice;
 
+use crate::job::{Job, Step, Stop};
 use crate::method::Method;
-use crate::transfer::{Job, Step, Stop};
 
 /// Runs one method on the job.
 pub(crate) fn run(method: Method, job: &mut Job<'_>) -> Step {

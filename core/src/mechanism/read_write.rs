@@ -1,20 +1,25 @@
 //! The baseline: `read` (or `pread`) into a buffer, `write` it out.
 
+use crate::job::{Job, Side, Step, Stop};
 use crate::sys;
-use crate::transfer::{Job, Side, Step, Stop};
 
 /// Buffer size: large enough that syscall overhead is small, small enough to stay in L2.
 const BUF: usize = 128 * 1024;
 
 pub(crate) fn run(job: &mut Job<'_>) -> Step {
     job.explicit_pos()?;
+    // A socket source in a call that may return early (deadline, zero timeout) is peeked,
+    // and only what was written is then consumed: nothing taken is ever left undelivered.
+    let peek = job.si.is_stream() && job.waiter.bounded();
     let mut buf = vec![0u8; job.want(BUF).max(1)];
-    loop {
-        if job.done() {
-            return Ok(());
-        }
+    while job.more()? {
         let want = job.want(buf.len());
-        let n = match sys::read(job.src, &mut buf[..want], job.offset()) {
+        let r = if peek {
+            sys::recv(job.src, &mut buf[..want], libc::MSG_PEEK)
+        } else {
+            sys::read(job.src, &mut buf[..want], job.offset())
+        };
+        let n = match r {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) => {
@@ -22,8 +27,45 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
                 continue;
             }
         };
-        write_all(job, &buf[..n])?;
+        if peek {
+            write_peeked(job, &mut buf[..n])?;
+        } else {
+            write_all(job, &buf[..n])?;
+        }
     }
+    Ok(())
+}
+
+/// Writes `data`, peeked from a socket source, consuming from the socket exactly what each
+/// write delivered.
+fn write_peeked(job: &mut Job<'_>, data: &mut [u8]) -> Step {
+    let mut at = 0;
+    while at < data.len() {
+        match sys::write(job.dst, &data[at..], job.dst_pos) {
+            Ok(n) => {
+                consume(job, &mut data[at..at + n])?;
+                at += n;
+                job.delivered(n);
+            }
+            Err(e) => job.handle(e, Side::Dst)?,
+        }
+    }
+    Ok(())
+}
+
+/// Takes `scratch.len()` bytes, already peeked and delivered, off the source socket
+/// (MSG_TRUNC discards them in TCP without a copy; other sockets copy the same bytes back).
+fn consume(job: &mut Job<'_>, scratch: &mut [u8]) -> Step {
+    let mut got = 0;
+    while got < scratch.len() {
+        match sys::recv(job.src, &mut scratch[got..], libc::MSG_TRUNC) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(Stop::Fail(e.into())),
+        }
+    }
+    Ok(())
 }
 
 /// Writes all of `data`, which was taken from the source, recording each delivered byte.

@@ -1,11 +1,11 @@
 //! `sendfile(2)`: a file (or block device) to anything, inside the kernel.
 
+use crate::job::{Job, Pos, Side, Step};
 use crate::sys;
-use crate::transfer::{Job, Pos, Side, Step};
 
 pub(crate) fn run(job: &mut Job<'_>) -> Step {
     loop {
-        if job.done() {
+        if !job.more()? {
             return Ok(());
         }
         let want = job.want(sys::MAX_RW);

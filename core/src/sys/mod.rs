@@ -63,16 +63,90 @@ pub fn set_fl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
 }
 
-/// `fcntl(F_DUPFD_CLOEXEC)`: a new fd for the same open file description, numbered at least
-/// `min`. The engine works on such duplicates so that a concurrent `close` of the caller's
-/// number cannot redirect its writes to a file that reused the number. `min` keeps the
-/// duplicate of one of the caller's numbers from landing on another of them that is closed
-/// (the lowest free number), which would make that closed number look open.
-pub fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+/// `fcntl(F_DUPFD_CLOEXEC)`: a new fd (the lowest free number) for the same open file
+/// description. The engine works on such duplicates of a caller's numbers so that a concurrent
+/// `close` of a number cannot redirect its reads or writes to a file that reused it.
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC only reads the fd number; an invalid one fails with EBADF.
-    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
     // SAFETY: `new` is a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// `ioctl(FIONREAD)`: bytes waiting to be read (a pipe's content, a socket's receive queue).
+pub fn bytes_queued(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer given.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as usize)
+}
+
+/// linux/sockios.h and asm-generic/socket.h (not exported by libc for this target).
+const SIOCATMARK: libc::c_ulong = 0x8905;
+const SO_COOKIE: libc::c_int = 57;
+
+/// `ioctl(SIOCATMARK)`: whether a TCP socket's next byte is its urgent (MSG_OOB) mark, where
+/// splice stops for good (it cannot skip the urgent byte; `recv` can).
+pub fn at_urgent_mark(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one int to the pointer given.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), SIOCATMARK, &mut n) })?;
+    Ok(n != 0)
+}
+
+/// `recv(2)` with `flags` | MSG_DONTWAIT (never blocks).
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    let len = buf.len().min(MAX_RW);
+    // SAFETY: buf is valid for writes of `len` bytes (MSG_TRUNC discards without writing).
+    let n = cvt(unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            len,
+            flags | libc::MSG_DONTWAIT,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `send(2)` with `flags` | MSG_NOSIGNAL.
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
+    let len = buf.len().min(MAX_RW);
+    // SAFETY: buf is valid for reads of `len` bytes.
+    let n = cvt(unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            len,
+            flags | libc::MSG_NOSIGNAL,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `getpid(2)`: which process owns what the engine pools.
+pub fn getpid() -> u32 {
+    count();
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+/// `getsockopt(SO_COOKIE)`: a number unique to this socket for the life of the system
+/// (inode numbers are reused after close; cookies are not).
+pub fn socket_cookie(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut val: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: val/len point to valid storage of the sizes given.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_COOKIE,
+            (&raw mut val).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(val)
 }
 
 /// Borrows a raw descriptor number for a single syscall.
@@ -243,7 +317,7 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// Readiness wanted from / reported by [`poll`].
-pub use libc::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+pub use libc::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI};
 
 /// `poll(2)` on up to a few fds. `timeout` None waits forever. Returns the revents per fd.
 pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Result<[i16; 4]> {
