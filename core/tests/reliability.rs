@@ -2,7 +2,7 @@
 //! urgent data, same-file copies, truncated sources, descriptor games and deadlines exposed
 //! (issue 10). Each test names the defect it pins down; the reproducers live in
 //! ../shared/repro/.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 mod common;
 
