@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: demo test fmt clippy rust-test c-test python-test java-test build release install examples
+.PHONY: demo test fmt clippy rust-test c-test python-test java-test build release install examples soak
 
 demo: release
 	./target/release/zcopy bench
@@ -38,3 +38,10 @@ java-test:
 
 install:
 	bash ffi-c/scripts/install.sh "$(PREFIX)"
+
+# Randomized cases of the adversarial suite (core/tests/adversarial.rs) for SOAK_MINUTES
+# minutes (not part of `make test`); a failure prints its seed, replayed with
+# `ZCOPY_SOAK_SEED=<seed> cargo test --release -p zcopy-core --test adversarial`.
+SOAK_MINUTES ?= 20
+soak:
+	ZCOPY_SOAK_SECONDS=$$(( $(SOAK_MINUTES) * 60 )) $(CARGO) test --release -p zcopy-core --test adversarial

@@ -38,6 +38,8 @@ pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use fd::{FdInfo, FdKind, classify};
 pub use method::Method;
 pub use options::{InterruptHook, Options, RelayOptions};
+#[doc(hidden)]
+pub use pipe::pooled as pooled_pipes;
 pub use relay::{RelayError, relay, relay_fds};
 pub use report::{Fallback, RelayReport, Report};
 pub use sys::ExternalBuffer;

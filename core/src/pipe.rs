@@ -103,6 +103,13 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
     pool
 }
 
+/// Idle pipes in this process's pool (each is two descriptors): for tests that count
+/// descriptors.
+#[doc(hidden)]
+pub fn pooled() -> usize {
+    pool().idle.len()
+}
+
 /// Takes an idle pipe from the pool, or makes one.
 pub fn acquire() -> io::Result<Pipe> {
     let idle = pool().idle.pop();

@@ -22,8 +22,9 @@ pub(crate) fn applies(
     method: Method,
     src: &FdInfo,
     dst: &FdInfo,
-    dst_offset: bool,
+    ask: Ask,
 ) -> std::result::Result<(), String> {
+    let dst_offset = ask.dst_offset;
     let file_src = matches!(src.kind, FdKind::Regular | FdKind::Block);
     let append_file = dst.append() && matches!(dst.kind, FdKind::Regular | FdKind::Block);
     if dst.kind == FdKind::Datagram && method != Method::Sendfile {
@@ -46,6 +47,14 @@ pub(crate) fn applies(
         }
         Method::Sendfile => Ok(()),
         Method::Splice if append_file => Err("splice cannot write to an O_APPEND file".into()),
+        // Through the internal pipe, bytes taken from a socket that the destination has not
+        // taken when a deadline (or timeout 0) ends the call could be neither delivered nor
+        // given back. read_write peeks instead.
+        Method::Splice if ask.bounded && holds_stream_bytes(src, dst) => Err(
+            "splice from a socket to a socket or device cannot end at a deadline (or timeout 0) \
+             without losing the bytes in its pipe: use read_write or Auto, which peek"
+                .into(),
+        ),
         Method::Splice => Ok(()),
         Method::CopyFileRange if !(src.kind == FdKind::Regular && dst.kind == FdKind::Regular) => {
             Err("copy_file_range needs regular files on both sides".into())
@@ -65,6 +74,13 @@ pub(crate) fn applies(
         }
         Method::MsgZerocopy => Ok(()),
     }
+}
+
+/// A socket or device source and a destination that can block, neither of them a pipe: splice
+/// goes through the engine's pipe, which may hold bytes the destination has not taken.
+fn holds_stream_bytes(src: &FdInfo, dst: &FdInfo) -> bool {
+    matches!(src.kind, FdKind::Stream(_) | FdKind::Char)
+        && matches!(dst.kind, FdKind::Stream(_) | FdKind::Char)
 }
 
 /// Transfers at least this large from a file to a stream socket go through splice first:
@@ -101,13 +117,11 @@ fn auto_chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Vec<Method> {
             &[Splice, Sendfile, ReadWrite]
         }
         (FdKind::Regular | FdKind::Block, _) => &[Sendfile, Splice, ReadWrite],
-        // A call that may return early must not hold bytes taken from a socket in a pipe the
-        // destination has not taken (they could be neither delivered nor given back):
+        // With a deadline, splice from a socket to a socket does not apply (see `applies`):
         // read_write peeks and consumes only what was written.
-        (FdKind::Stream(_), FdKind::Stream(_) | FdKind::Char) if ask.bounded => &[ReadWrite],
         _ => &[Splice, ReadWrite],
     };
-    let usable = |m: &Method| applies(*m, src, dst, ask.dst_offset).is_ok();
+    let usable = |m: &Method| applies(*m, src, dst, ask).is_ok();
     candidates.iter().copied().filter(usable).collect()
 }
 
@@ -118,7 +132,7 @@ pub(crate) fn chain(src: &FdInfo, dst: &FdInfo, ask: Ask) -> Result<(Vec<Method>
     if method == Method::Auto {
         return Ok((auto_chain(src, dst, ask), None));
     }
-    match applies(method, src, dst, ask.dst_offset) {
+    match applies(method, src, dst, ask) {
         Ok(()) if !ask.fallback => Ok((vec![method], None)),
         Ok(()) => {
             let mut chain = vec![method];
@@ -213,9 +227,9 @@ mod tests {
     fn zerocopy_needs_tcp() {
         let file = info(FdKind::Regular, 0);
         let unix = info(FdKind::Stream(SockFamily::Unix), 0);
-        assert!(applies(Method::MsgZerocopy, &file, &unix, false).is_err());
+        assert!(applies(Method::MsgZerocopy, &file, &unix, ask(Method::Auto, false)).is_err());
         let tcp6 = info(FdKind::Stream(SockFamily::Inet6), 0);
-        assert!(applies(Method::MsgZerocopy, &file, &tcp6, false).is_ok());
+        assert!(applies(Method::MsgZerocopy, &file, &tcp6, ask(Method::Auto, false)).is_ok());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The baseline: `read` (or `pread`) into a buffer, `write` it out.
 
+use crate::fd::FdKind;
 use crate::job::{Job, Side, Step, Stop};
+use crate::pipe::{self, Pipe};
 use crate::sys;
 
 /// Buffer size: large enough that syscall overhead is small, small enough to stay in L2.
@@ -8,16 +10,41 @@ const BUF: usize = 128 * 1024;
 
 pub(crate) fn run(job: &mut Job<'_>) -> Step {
     job.explicit_pos()?;
-    // A socket source in a call that may return early (deadline, zero timeout) is peeked,
-    // and only what was written is then consumed: nothing taken is ever left undelivered.
-    let peek = job.si.is_stream() && job.waiter.bounded();
+    // A socket or pipe source in a call that may return early (deadline, zero timeout) is
+    // peeked (MSG_PEEK, or tee for a pipe), and only what was written is then consumed:
+    // nothing taken is ever left undelivered.
+    let mut peek = match job.si.kind {
+        FdKind::Stream(_) if job.waiter.bounded() => Peek::Socket,
+        FdKind::Pipe if job.waiter.bounded() => {
+            Peek::Pipe(pipe::acquire().map_err(|e| Stop::Fail(e.into()))?)
+        }
+        _ => Peek::No,
+    };
+    let r = copy(job, &mut peek);
+    if let Peek::Pipe(p) = peek {
+        pipe::release(p);
+    }
+    r
+}
+
+/// How bytes are taken from the source.
+enum Peek {
+    /// `read`: taken at once.
+    No,
+    /// `recv(MSG_PEEK)`, consumed after the write.
+    Socket,
+    /// `tee` into the engine's pipe and read from there, consumed after the write.
+    Pipe(Pipe),
+}
+
+fn copy(job: &mut Job<'_>, peek: &mut Peek) -> Step {
     let mut buf = vec![0u8; job.want(BUF).max(1)];
     while job.more()? {
         let want = job.want(buf.len());
-        let r = if peek {
-            sys::recv(job.src, &mut buf[..want], libc::MSG_PEEK)
-        } else {
-            sys::read(job.src, &mut buf[..want], job.offset())
+        let r = match peek {
+            Peek::No => sys::read(job.src, &mut buf[..want], job.offset()),
+            Peek::Socket => sys::recv(job.src, &mut buf[..want], libc::MSG_PEEK),
+            Peek::Pipe(p) => tee_read(job, p, &mut buf[..want]),
         };
         let n = match r {
             Ok(0) => return Ok(()),
@@ -27,17 +54,33 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
                 continue;
             }
         };
-        if peek {
-            write_peeked(job, &mut buf[..n])?;
-        } else {
+        if let Peek::No = peek {
             write_all(job, &buf[..n])?;
+        } else {
+            write_peeked(job, &mut buf[..n])?;
         }
     }
     Ok(())
 }
 
-/// Writes `data`, peeked from a socket source, consuming from the socket exactly what each
-/// write delivered.
+/// Copies up to `buf.len()` bytes of the source pipe into `buf` without consuming them.
+fn tee_read(job: &Job<'_>, own: &Pipe, buf: &mut [u8]) -> std::io::Result<usize> {
+    let want = buf.len().min(own.capacity());
+    let n = sys::tee(job.src, own.writer(), want, sys::SPLICE_F_NONBLOCK)?;
+    let mut got = 0;
+    while got < n {
+        match sys::read(own.reader(), &mut buf[got..n], None) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Writes `data`, peeked from a socket or pipe source, consuming from the source exactly what
+/// each write delivered.
 fn write_peeked(job: &mut Job<'_>, data: &mut [u8]) -> Step {
     let mut at = 0;
     while at < data.len() {
@@ -53,12 +96,17 @@ fn write_peeked(job: &mut Job<'_>, data: &mut [u8]) -> Step {
     Ok(())
 }
 
-/// Takes `scratch.len()` bytes, already peeked and delivered, off the source socket
-/// (MSG_TRUNC discards them in TCP without a copy; other sockets copy the same bytes back).
+/// Takes `scratch.len()` bytes, already peeked and delivered, off the source (MSG_TRUNC
+/// discards them in TCP without a copy; elsewhere the same bytes are read again).
 fn consume(job: &mut Job<'_>, scratch: &mut [u8]) -> Step {
     let mut got = 0;
     while got < scratch.len() {
-        match sys::recv(job.src, &mut scratch[got..], libc::MSG_TRUNC) {
+        let r = if job.si.is_stream() {
+            sys::recv(job.src, &mut scratch[got..], libc::MSG_TRUNC)
+        } else {
+            sys::read(job.src, &mut scratch[got..], None)
+        };
+        match r {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}

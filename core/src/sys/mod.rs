@@ -265,6 +265,14 @@ pub fn splice(
     .map(|n| n as usize)
 }
 
+/// `tee(2)`: duplicates up to `len` bytes of the pipe `src` into the pipe `dst` without
+/// consuming them.
+pub fn tee(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: usize, flags: u32) -> io::Result<usize> {
+    // SAFETY: no pointers; both descriptors are borrowed for the call.
+    let n = cvt(unsafe { libc::tee(src.as_raw_fd(), dst.as_raw_fd(), len.min(MAX_RW), flags) })?;
+    Ok(n as usize)
+}
+
 /// Calls `f` with `loff_t *` arguments for two optional offsets (null for `None`, else a
 /// pointer to a local copy that lives through the call) and stores back what the kernel
 /// advanced them to.
