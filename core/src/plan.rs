@@ -76,11 +76,10 @@ pub(crate) fn applies(
     }
 }
 
-/// A socket or device source and a destination that can block, neither of them a pipe: splice
-/// goes through the engine's pipe, which may hold bytes the destination has not taken.
+/// A socket source and a destination that can block, not a pipe: splice goes through the
+/// engine's pipe, which may hold bytes the destination has not taken.
 fn holds_stream_bytes(src: &FdInfo, dst: &FdInfo) -> bool {
-    matches!(src.kind, FdKind::Stream(_) | FdKind::Char)
-        && matches!(dst.kind, FdKind::Stream(_) | FdKind::Char)
+    matches!(src.kind, FdKind::Stream(_)) && matches!(dst.kind, FdKind::Stream(_) | FdKind::Char)
 }
 
 /// Transfers at least this large from a file to a stream socket go through splice first:

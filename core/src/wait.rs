@@ -22,7 +22,8 @@ use crate::fd::FdInfo;
 use crate::options::InterruptHook;
 use crate::sys;
 
-/// How often the interrupt hook is asked between chunks when nothing waits.
+/// How often the interrupt hook is asked between chunks when nothing waits, and during a long
+/// wait.
 pub(crate) const HOOK_EVERY: Duration = Duration::from_millis(50);
 /// Wake-ups without progress tolerated before waits back off.
 const IDLE_WAKEUPS_BEFORE_BACKOFF: u32 = 16;
@@ -130,15 +131,24 @@ impl Waiter {
     }
 
     /// [`Waiter::wait`] on descriptors the caller knows can block (the engine's own pipes).
+    ///
+    /// With a hook, a wait also wakes every [`HOOK_EVERY`] to ask it: a signal that arrived
+    /// just before `poll` began (its handler ran, no EINTR follows) is still acted on.
     pub(crate) fn poll(&mut self, fds: &[(BorrowedFd<'_>, i16)]) -> Result<[i16; 4]> {
         self.backoff()?;
         loop {
-            let timeout = self.time_left()?;
+            let left = self.time_left()?;
+            let timeout = match (&self.hook, left) {
+                (Some(_), None) => Some(HOOK_EVERY),
+                (Some(_), Some(t)) => Some(t.min(HOOK_EVERY)),
+                (None, t) => t,
+            };
             match sys::poll(fds, timeout) {
                 Ok(rev) if rev.iter().any(|r| *r != 0) => {
                     self.idle_wakeups += 1;
                     return Ok(rev);
                 }
+                Ok(_) if self.hook.is_some() => self.interrupted()?,
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => self.interrupted()?,
                 Err(e) => return Err(e.into()),

@@ -234,7 +234,9 @@ fn peer_end(kind: Dst, peer: Peer, size: usize) -> PeerEnd {
     }
 }
 
-/// Signals the transferring thread until it is done, once `stop` is set.
+/// Signals the transferring thread until it is done, once `stop` is set. Its hook says "stop"
+/// once per raised signal, as Python's does (the first check raises KeyboardInterrupt; later
+/// checks find nothing pending).
 struct Poker {
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
@@ -251,11 +253,9 @@ impl Poker {
         let handle = thread::spawn(move || {
             let t0 = Instant::now();
             while !d.load(Ordering::SeqCst) {
-                if t0.elapsed() >= after && !s.load(Ordering::SeqCst) {
+                if t0.elapsed() >= after && a.lock().unwrap().is_none() {
                     *a.lock().unwrap() = Some(Instant::now());
                     s.store(true, Ordering::SeqCst);
-                }
-                if s.load(Ordering::SeqCst) {
                     // SAFETY: the target thread is alive until `done` is set.
                     unsafe { libc::pthread_kill(target, libc::SIGUSR1) };
                 }
@@ -272,7 +272,7 @@ impl Poker {
 
     fn hook(&self) -> InterruptHook {
         let stop = Arc::clone(&self.stop);
-        Arc::new(move || stop.load(Ordering::SeqCst))
+        Arc::new(move || stop.swap(false, Ordering::SeqCst))
     }
 
     fn finish(mut self) -> Option<Instant> {

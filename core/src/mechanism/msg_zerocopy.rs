@@ -35,16 +35,18 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     let mut tally = Tally::resume(cookie);
     let mut copying = false;
     let sent = send_all(job, &mut tally, &mut copying);
-    let waited = tally.wait_all(job.dst, &mut job.waiter);
+    // Finishing: wait for the completions (deadline and hook apply). Ending on an error or an
+    // interrupt: take what has arrived and go (the interrupt was the caller's way out).
+    let waited = match &sent {
+        Ok(()) => tally.wait_all(job.dst, &mut job.waiter),
+        Err(_) => tally.drain(job.dst).map(drop).map_err(Into::into),
+    };
     job.report.zc_sends = tally.ours_completed();
     job.report.zc_copied = tally.ours_copied();
     job.report.zc_pending = tally.pending();
     tally.park();
     sent?;
-    match waited {
-        Ok(()) => Ok(()),
-        Err(e) => Err(Stop::Fail(e)),
-    }
+    waited.map_err(Stop::Fail)
 }
 
 fn send_all(job: &mut Job<'_>, tally: &mut Tally, copying: &mut bool) -> Step {
