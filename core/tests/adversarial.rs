@@ -92,31 +92,6 @@ const GIVE_UP: Duration = Duration::from_millis(300);
 /// Slack for a call's return past its deadline on a loaded 2-core machine (debug build).
 const MARGIN: Duration = Duration::from_millis(1500);
 
-extern "C" fn on_sigusr1(_: libc::c_int) {}
-
-fn install_handler() {
-    let mut sa = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: zeroed sigaction filled in before use; the handler does nothing.
-    unsafe {
-        let sa = sa.as_mut_ptr();
-        (*sa).sa_sigaction = on_sigusr1 as *const () as libc::sighandler_t;
-        (*sa).sa_flags = 0;
-        libc::sigemptyset(&mut (*sa).sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR1, sa, std::ptr::null_mut()), 0);
-    }
-}
-
-fn thread_cpu() -> Duration {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is valid storage for getrusage to fill.
-    let ru = unsafe {
-        libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr());
-        ru.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 /// Descriptors open in this process, less the engine's idle pooled pipes.
 fn open_fds() -> usize {
     let all = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
@@ -153,23 +128,6 @@ fn small_send_buffer(fd: impl AsFd) {
     }
 }
 
-fn reset_socket(fd: &File) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is valid for the call.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const l).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-}
-
 /// Reads as `peer` does; returns what it read.
 fn act(peer: Peer, mut r: File, release: Arc<AtomicBool>, limit: usize, tcp: bool) -> Vec<u8> {
     let mut got = Vec::new();
@@ -198,7 +156,7 @@ fn act(peer: Peer, mut r: File, release: Arc<AtomicBool>, limit: usize, tcp: boo
                 }
             }
             if peer == Peer::Reset && tcp {
-                reset_socket(&r);
+                linger_zero(&r);
             }
         }
     }
@@ -583,7 +541,7 @@ fn warm_pool() {
 }
 
 fn main() {
-    install_handler();
+    install_sigusr1_handler();
     warm_pool();
     let soak = std::env::var("ZCOPY_SOAK_SECONDS")
         .ok()

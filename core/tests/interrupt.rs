@@ -14,27 +14,11 @@ use std::time::Duration;
 use common::*;
 use zcopy_core::{ErrorCode, InterruptHook, Method, Options, transfer};
 
-extern "C" fn on_sigusr1(_: libc::c_int) {}
-
-/// A SIGUSR1 handler without SA_RESTART, so blocking syscalls return EINTR.
-fn install_handler() {
-    let mut sa = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: `sa` is zeroed storage for a sigaction, filled in before use; the handler is an
-    // async-signal-safe function that does nothing.
-    unsafe {
-        let sa = sa.as_mut_ptr();
-        (*sa).sa_sigaction = on_sigusr1 as *const () as libc::sighandler_t;
-        (*sa).sa_flags = 0;
-        libc::sigemptyset(&mut (*sa).sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR1, sa, std::ptr::null_mut()), 0);
-    }
-}
-
 /// Runs `transfer(file -> tcp)` on a thread while the peer does not read, and pokes the
 /// thread with SIGUSR1 until the hook has been called `pokes_wanted` times. Then the peer
 /// drains (if the transfer is still going) and everything is checked.
 fn interrupted(m: Method, stop: bool) -> Result<(), String> {
-    install_handler();
+    install_sigusr1_handler();
     let dir = TempDir::new("eintr");
     let size = 12 << 20;
     let data = pattern(size, m as u64 + 100);

@@ -19,17 +19,6 @@ use zcopy_core::{
     ErrorCode, InterruptHook, Method, Options, RelayOptions, relay, transfer, transfer_fds,
 };
 
-fn thread_cpu() -> Duration {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is valid storage for getrusage to fill.
-    let ru = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()), 0);
-        ru.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 fn opts(method: Method) -> Options {
     Options {
         method,
@@ -442,26 +431,6 @@ fn relay_steps_over_a_tcp_urgent_byte() {
     assert_eq!(reader.join().unwrap(), want);
 }
 
-/// Resets a TCP connection (SO_LINGER 0, then close).
-fn reset(s: TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a valid linger struct for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const l).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(s);
-}
-
 /// Defect 13: a server that answers and then resets: the answer reaches the client through
 /// the relay whatever the order of the relay's arguments, and the relay reports the error.
 #[test]
@@ -485,7 +454,8 @@ fn relay_delivers_an_answer_sent_before_a_reset_in_both_orders() {
                 unsafe { libc::ioctl(server.as_raw_fd(), libc::TIOCOUTQ, &mut unsent) };
                 thread::sleep(Duration::from_millis(1));
             }
-            reset(server);
+            linger_zero(&server);
+            drop(server);
         });
         let uploader = client.try_clone().unwrap();
         let upload = thread::spawn(move || {

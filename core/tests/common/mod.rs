@@ -586,3 +586,53 @@ pub const FILE_TO_FILE: [Method; 6] = [
     Method::Splice,
     Method::CopyFileRange,
 ];
+
+// ---------------------------------------------------------------------------------------------
+// Signals, resets and CPU time
+
+extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+/// A SIGUSR1 handler without SA_RESTART, so blocking syscalls return EINTR.
+pub fn install_sigusr1_handler() {
+    let mut sa = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: `sa` is zeroed storage for a sigaction, filled in before use; the handler is an
+    // async-signal-safe function that does nothing.
+    unsafe {
+        let sa = sa.as_mut_ptr();
+        (*sa).sa_sigaction = on_sigusr1 as *const () as libc::sighandler_t;
+        (*sa).sa_flags = 0;
+        libc::sigemptyset(&mut (*sa).sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, sa, std::ptr::null_mut()), 0);
+    }
+}
+
+/// Makes closing `fd` reset its TCP connection (SO_LINGER with a zero timeout).
+pub fn linger_zero(fd: impl AsFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a valid linger struct for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const l).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+}
+
+/// CPU time (user + system) of the calling thread so far.
+pub fn thread_cpu() -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is valid storage for getrusage to fill.
+    let ru = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()), 0);
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
