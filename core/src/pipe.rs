@@ -11,6 +11,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::sys;
@@ -80,25 +81,42 @@ fn max_pipe_size() -> usize {
     })
 }
 
-/// Idle pipes, and the process they belong to.
+/// Idle pipes, and the process generation they belong to.
 struct Pool {
-    pid: u32,
+    generation: u64,
     idle: Vec<Pipe>,
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
-    pid: 0,
+    generation: 0,
     idle: Vec::new(),
 });
+
+/// Bumped in every child right after fork() (a `pthread_atfork` child handler, registered on
+/// first use): a pool filled in another generation belongs to an ancestor process. This costs
+/// no syscall per call, where `getpid()` would cost one (glibc no longer caches it).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forked_child() {
+    // An atomic add is async-signal-safe: all a child handler may do after a threaded fork.
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether forks are detected; without that (the handler could not be registered) nothing is
+/// pooled at all.
+fn fork_aware() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| sys::on_fork_in_child(forked_child))
+}
 
 /// The pool of this process: a pool inherited through fork() is emptied first (the child
 /// closes its copies; the parent's pipes are untouched).
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = sys::getpid();
-    if pool.pid != pid {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if pool.generation != generation {
         pool.idle.clear();
-        pool.pid = pid;
+        pool.generation = generation;
     }
     pool
 }
@@ -126,7 +144,7 @@ pub fn release(pipe: Pipe) {
         return;
     }
     let mut pool = pool();
-    if pool.idle.len() < POOL_MAX {
+    if pool.idle.len() < POOL_MAX && fork_aware() {
         pool.idle.push(pipe);
     }
 }

@@ -75,6 +75,11 @@ impl Direction {
     fn finished(&self) -> bool {
         self.shut || self.dead
     }
+
+    /// What changes when bytes move or the direction ends (for the spin guard).
+    fn state(&self) -> (u64, usize, bool, bool, bool) {
+        (self.moved, self.pipe.held, self.eof, self.shut, self.dead)
+    }
 }
 
 /// Relays `a` <-> `b` until both directions have reached EOF and been forwarded.
@@ -166,9 +171,13 @@ fn pump(
     waiter: &mut Waiter,
 ) -> Result<()> {
     loop {
+        let before = dirs.iter().map(Direction::state).collect::<Vec<_>>();
         let mut progress = false;
         for (i, d) in dirs.iter_mut().enumerate() {
             progress |= d.step(fds[i], &infos[i], fds[1 - i]);
+        }
+        if dirs.iter().map(Direction::state).ne(before) {
+            waiter.progressed();
         }
         if dirs.iter().all(Direction::finished) {
             return match dirs.iter_mut().find_map(|d| d.error.take()) {
@@ -177,7 +186,6 @@ fn pump(
             };
         }
         if progress {
-            waiter.progressed();
             waiter.checkpoint()?;
             continue;
         }

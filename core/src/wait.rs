@@ -87,7 +87,6 @@ impl Waiter {
     /// Between two chunks of work that did not wait: the deadline (a positive timeout) and,
     /// every [`HOOK_EVERY`], the interrupt hook.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
-        self.idle_wakeups = 0;
         if self.deadline.is_none() && self.hook.is_none() {
             return Ok(());
         }

@@ -124,11 +124,12 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// `getpid(2)`: which process owns what the engine pools.
-pub fn getpid() -> u32 {
-    count();
-    // SAFETY: getpid has no preconditions and cannot fail.
-    unsafe { libc::getpid() as u32 }
+/// `pthread_atfork(3)` with only a child handler: `f` runs in every child right after fork().
+/// Returns whether it was registered (it fails only with ENOMEM).
+pub fn on_fork_in_child(f: extern "C" fn()) -> bool {
+    // SAFETY: `f` is a plain function that lives for the whole program; no prepare or parent
+    // handler.
+    unsafe { libc::pthread_atfork(None, None, Some(f)) == 0 }
 }
 
 /// `getsockopt(SO_COOKIE)`: a number unique to this socket for the life of the system
