@@ -572,3 +572,50 @@ fn a_huge_timeout_is_no_deadline() {
     assert_eq!(r.bytes, 10_000);
     let _ = src.as_fd();
 }
+
+/// Defect 13: a source that ends before the count does not leave its last chunk corked with
+/// "more to follow" (MSG_MORE held it for the 200 ms cork timer): the peer has every byte
+/// right after the call returns, from a file and from a socket.
+#[test]
+fn a_source_ending_before_the_count_leaves_nothing_corked() {
+    let dir = TempDir::new("cork");
+    // Less than a segment: with nothing else in flight, no ACK would push a corked tail.
+    let data = pattern(1000, 41);
+    for from_socket in [false, true] {
+        let (c, s) = tcp_pair();
+        let r = if from_socket {
+            let (feed, src) = unix_pair();
+            spawn_writer(feed, data.clone()).join().unwrap().unwrap();
+            let o = Options {
+                count: Some(1 << 20),
+                ..opts(Method::Splice)
+            };
+            transfer(&src, &c, &o)
+        } else {
+            let src = dir.source("src", &data);
+            let o = Options {
+                count: Some(1 << 20),
+                ..opts(Method::Splice)
+            };
+            transfer(&src, &c, &o)
+        };
+        assert_eq!(r.unwrap().bytes, 1000);
+        // A corked tail would arrive only when the 200 ms cork timer fires.
+        s.set_read_timeout(Some(Duration::from_millis(150)))
+            .unwrap();
+        let mut got = vec![0u8; data.len()];
+        let mut at = 0;
+        while at < got.len() {
+            match (&s).read(&mut got[at..]) {
+                Ok(0) => break,
+                Ok(n) => at += n,
+                Err(e) => panic!(
+                    "socket={from_socket}: {at} of {} bytes, then {e}",
+                    data.len()
+                ),
+            }
+        }
+        assert_eq!(got, data, "socket={from_socket}");
+        drop(c);
+    }
+}
