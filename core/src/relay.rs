@@ -50,6 +50,8 @@ struct Direction {
     readable: bool,
     /// `to` was last seen writable (or not yet tried).
     writable: bool,
+    /// Reading `from` failed (a reset): the connection is gone both ways.
+    read_failed: bool,
     /// poll saw TCP urgent data pending on `from` (POLLPRI).
     urgent: bool,
     /// The first error of this direction.
@@ -66,6 +68,7 @@ impl Direction {
             moved: 0,
             readable: true,
             writable: true,
+            read_failed: false,
             urgent: false,
             error: None,
         })
@@ -176,6 +179,14 @@ fn pump(
         for (i, d) in dirs.iter_mut().enumerate() {
             progress |= d.step(fds[i], &infos[i], fds[1 - i]);
         }
+        // A socket that failed to read (a reset) takes no more writes either: the direction
+        // into it is over, even while it has nothing to send (it would wait for ever).
+        for i in 0..2 {
+            if dirs[i].read_failed && !dirs[1 - i].dead {
+                dirs[1 - i].dead = true;
+                progress = true;
+            }
+        }
         if dirs.iter().map(Direction::state).ne(before) {
             waiter.progressed();
         }
@@ -269,6 +280,7 @@ impl Direction {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 self.eof = true;
+                self.read_failed = true;
                 self.fail(e.into());
             }
         }
@@ -291,6 +303,7 @@ impl Direction {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 self.eof = true;
+                self.read_failed = true;
                 self.fail(e.into());
             }
         }

@@ -619,3 +619,24 @@ fn a_source_ending_before_the_count_leaves_nothing_corked() {
         drop(c);
     }
 }
+
+/// A peer that resets while the other side is idle (nothing left to send its way) ends the
+/// relay: a socket that failed to read takes no more writes either.
+#[test]
+fn relay_ends_when_a_peer_resets_while_the_other_side_is_idle() {
+    let (client, a) = tcp_pair();
+    let (b, server) = tcp_pair();
+    (&client).write_all(b"request").unwrap();
+    let srv = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        linger_zero(&server);
+        drop(server);
+    });
+    let o = RelayOptions::default();
+    let (r, a, b) = deadline("reset while idle", 20, move || (relay(&a, &b, &o), a, b));
+    srv.join().unwrap();
+    let e = r.expect_err("the server reset");
+    assert_eq!(e.error.errno(), Some(libc::ECONNRESET), "{e}");
+    assert_eq!(e.report.a_to_b, 7);
+    drop((a, b, client));
+}
