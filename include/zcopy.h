@@ -170,6 +170,19 @@ typedef struct zcopy_report {
      * The errno when the status is `ZCOPY_STATUS_OS`, else 0.
      */
     int32_t os_errno;
+    /**
+     * Bytes taken from a pipe or socket source that did not reach the destination and cannot
+     * be given back (an error after the read, or a stop with bytes still in the library's
+     * pipe). 0 on success and for file sources, whose position gives them back.
+     */
+    uint64_t undelivered;
+    /**
+     * `MSG_ZEROCOPY` sends whose completion had not arrived when the call returned early:
+     * their notifications arrive later on the socket's error queue (`poll` reports POLLERR
+     * until they are read with `recvmsg(MSG_ERRQUEUE)`, or drained by the next msg_zerocopy
+     * transfer on the socket).
+     */
+    uint64_t zc_pending;
 } zcopy_report;
 
 /**
@@ -315,9 +328,10 @@ enum zcopy_status zcopy_relay_with_timeout(int a_fd,
  * not written.
  *
  * Returns `ZCOPY_STATUS_NULL_PARAMETER` when `out` is NULL, `ZCOPY_STATUS_INVALID_ARGUMENT`
- * for a negative descriptor or one that is not a socket, `ZCOPY_STATUS_UNSUPPORTED` for a
- * Unix or UDP socket or a kernel without `MSG_ZEROCOPY`, `ZCOPY_STATUS_OS` (errno set) when
- * a system call fails.
+ * for a negative descriptor, `ZCOPY_STATUS_UNSUPPORTED` for a descriptor of the wrong kind
+ * (a file, a pipe, a Unix or UDP socket), a socket that already made `MSG_ZEROCOPY` sends the
+ * library does not know of, or a kernel without `MSG_ZEROCOPY`, `ZCOPY_STATUS_OS` (errno
+ * set) when a system call fails.
  *
  * Threading: any thread.
  *

@@ -640,3 +640,47 @@ fn relay_ends_when_a_peer_resets_while_the_other_side_is_idle() {
     assert_eq!(e.report.a_to_b, 7);
     drop((a, b, client));
 }
+
+/// Defect 8: bytes taken from a socket that a full disk refuses are counted, never lost
+/// silently: delivered + undelivered + what is still in the socket is the whole stream.
+/// (A 1 MiB tmpfs is mounted for it; skipped where mounting is not permitted.)
+#[test]
+fn a_full_disk_counts_the_bytes_it_refused() {
+    let dir = TempDir::new("enospc");
+    let mnt = dir.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "zcopy-enospc"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a small tmpfs here");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        for m in [Method::Auto, Method::Splice, Method::ReadWrite] {
+            let data = pattern(3 << 20, 51);
+            let (feed, src) = unix_pair();
+            let feeder = spawn_writer(feed, data.clone());
+            let path = mnt.join("out");
+            let dst = std::fs::File::create(&path).unwrap();
+            let e = transfer(&src, &dst, &opts(m)).expect_err("the disk is full");
+            assert_eq!(e.errno(), Some(libc::ENOSPC), "{m}: {e}");
+            let rest = read_all(&src).unwrap();
+            feeder.join().unwrap().unwrap();
+            let on_disk = std::fs::read(&path).unwrap();
+            assert_eq!(on_disk.len() as u64, e.report.bytes, "{m}");
+            assert_eq!(on_disk[..], data[..on_disk.len()], "{m}");
+            let accounted = e.report.bytes + e.report.undelivered + rest.len() as u64;
+            assert_eq!(accounted, data.len() as u64, "{m}: {e}");
+            assert_eq!(rest[..], data[data.len() - rest.len()..], "{m}");
+            drop(dst);
+            std::fs::remove_file(&path).unwrap();
+        }
+    });
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -47,9 +47,10 @@ fn stats(s: &zcopy_sender) -> zcopy_sender_stats {
 /// not written.
 ///
 /// Returns `ZCOPY_STATUS_NULL_PARAMETER` when `out` is NULL, `ZCOPY_STATUS_INVALID_ARGUMENT`
-/// for a negative descriptor or one that is not a socket, `ZCOPY_STATUS_UNSUPPORTED` for a
-/// Unix or UDP socket or a kernel without `MSG_ZEROCOPY`, `ZCOPY_STATUS_OS` (errno set) when
-/// a system call fails.
+/// for a negative descriptor, `ZCOPY_STATUS_UNSUPPORTED` for a descriptor of the wrong kind
+/// (a file, a pipe, a Unix or UDP socket), a socket that already made `MSG_ZEROCOPY` sends the
+/// library does not know of, or a kernel without `MSG_ZEROCOPY`, `ZCOPY_STATUS_OS` (errno
+/// set) when a system call fails.
 ///
 /// Threading: any thread.
 ///

@@ -80,6 +80,8 @@ fn report_of(r: &Report, os_errno: i32) -> zcopy_report {
         zc_sends: r.zc_sends,
         zc_copied: r.zc_copied,
         os_errno,
+        undelivered: r.undelivered,
+        zc_pending: r.zc_pending,
     }
 }
 

@@ -93,6 +93,15 @@ pub struct zcopy_report {
     pub zc_copied: u64,
     /// The errno when the status is `ZCOPY_STATUS_OS`, else 0.
     pub os_errno: i32,
+    /// Bytes taken from a pipe or socket source that did not reach the destination and cannot
+    /// be given back (an error after the read, or a stop with bytes still in the library's
+    /// pipe). 0 on success and for file sources, whose position gives them back.
+    pub undelivered: u64,
+    /// `MSG_ZEROCOPY` sends whose completion had not arrived when the call returned early:
+    /// their notifications arrive later on the socket's error queue (`poll` reports POLLERR
+    /// until they are read with `recvmsg(MSG_ERRQUEUE)`, or drained by the next msg_zerocopy
+    /// transfer on the socket).
+    pub zc_pending: u64,
 }
 
 /// What `zcopy_relay` did. Written whenever the pointer is non-NULL, on every status.
@@ -146,6 +155,8 @@ impl zcopy_report {
         zc_sends: 0,
         zc_copied: 0,
         os_errno: 0,
+        undelivered: 0,
+        zc_pending: 0,
     };
 }
 

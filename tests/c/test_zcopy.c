@@ -296,6 +296,7 @@ static bool test_file_to_file_auto(void) {
     CHECK(r.method != ZCOPY_METHOD_AUTO && r.method <= ZCOPY_METHOD_MSG_ZEROCOPY);
     CHECK(r.syscalls > 0);
     CHECK(r.zc_sends == 0 && r.zc_copied == 0);
+    CHECK(r.undelivered == 0 && r.zc_pending == 0); /* written on every status */
     CHECK(pos(src) == (off_t)n); /* offset -1: the source position advanced */
     CHECK(pos(dst) == (off_t)n); /* the destination position advanced */
     uint64_t len, h;
@@ -803,7 +804,8 @@ static bool test_sender_errors(void) {
     CHECK_STATUS(zcopy_sender_new(-1, &s), ZCOPY_STATUS_INVALID_ARGUMENT);
     CHECK(s == sentinel);
     int f = temp_file(1, 1);
-    CHECK_STATUS(zcopy_sender_new(f, &s), ZCOPY_STATUS_INVALID_ARGUMENT);
+    /* A valid descriptor of the wrong kind is UNSUPPORTED, as everywhere else. */
+    CHECK_STATUS(zcopy_sender_new(f, &s), ZCOPY_STATUS_UNSUPPORTED);
     int u[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
     CHECK_STATUS(zcopy_sender_new(u[0], &s), ZCOPY_STATUS_UNSUPPORTED);
