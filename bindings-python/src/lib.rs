@@ -110,7 +110,15 @@ fn strerror(errno: i32) -> String {
 /// `.bytes_transferred` set. `interrupt` is the exception a signal handler raised, if the call
 /// stopped because of one.
 fn to_pyerr(py: Python<'_>, e: &zcopy_core::Error, bytes: u64, interrupt: Option<PyErr>) -> PyErr {
-    let err = match e.code() {
+    let err = error_table(e, bytes, interrupt);
+    // Bytes taken from a pipe or socket source that did not reach the destination.
+    let _ = err.value(py).setattr("bytes_lost", e.report.undelivered);
+    with_bytes(py, err, bytes)
+}
+
+/// The exception of the error table for an engine error.
+fn error_table(e: &zcopy_core::Error, bytes: u64, interrupt: Option<PyErr>) -> PyErr {
+    match e.code() {
         // An Ok code inside an error is a bug in the engine.
         ErrorCode::Ok => PanicError::new_err(format!("engine returned an error with code OK: {e}")),
         ErrorCode::Os => match e.errno() {
@@ -128,8 +136,7 @@ fn to_pyerr(py: Python<'_>, e: &zcopy_core::Error, bytes: u64, interrupt: Option
         ErrorCode::TimedOut => PyTimeoutError::new_err((libc::ETIMEDOUT, "timed out".to_string())),
         ErrorCode::NullParameter => PyValueError::new_err(e.kind.to_string()),
         ErrorCode::Panic => PanicError::new_err(e.kind.to_string()),
-    };
-    with_bytes(py, err, bytes)
+    }
 }
 
 /// Attaches `.bytes_transferred` to an exception (every exception instance has a `__dict__`
@@ -236,8 +243,27 @@ fn u64_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<u64>> 
     })
 }
 
-/// A descriptor: an int, or an object whose `fileno()` returns one.
+/// `ssl.SSLSocket`, whose descriptor carries TLS records the kernel knows nothing of.
+fn is_tls_socket(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static SSLSOCKET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = obj.py();
+    let cls = SSLSOCKET.get_or_try_init(py, || {
+        py.import("ssl")
+            .and_then(|m| m.getattr("SSLSocket"))
+            .map(Bound::unbind)
+    })?;
+    obj.is_instance(cls.bind(py))
+}
+
+/// A descriptor: an int, or an object whose `fileno()` returns one. A TLS socket is refused
+/// before its descriptor is touched: the engine writes below TLS, in plaintext.
 fn fd_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i32> {
+    if !obj.is_instance_of::<PyInt>() && is_tls_socket(obj)? {
+        return Err(PyTypeError::new_err(format!(
+            "{name} is a TLS socket (ssl.SSLSocket): the engine writes to the descriptor below \
+             TLS and would send plaintext; use zcopy.socket_sendfile (encrypted sends) instead"
+        )));
+    }
     let n = if obj.is_instance_of::<PyInt>() {
         int_arg(obj, name)?
     } else if obj.hasattr("fileno")? {
@@ -341,9 +367,15 @@ fn sigpipe_handled(py: Python<'_>) -> bool {
 ///   descriptor; 0 does not wait (``BlockingIOError`` with ``.characters_written``); None waits.
 ///   A socket object's own ``settimeout`` is not consulted.
 ///
+/// - A TLS socket (``ssl.SSLSocket``) on either side is ``TypeError``: the engine writes below
+///   TLS. ``socket_sendfile`` sends through one encrypted.
+/// - A non-seekable buffered source (``sock.makefile("rb")`` after ``readline()``) delivers
+///   what it has read ahead first, then the rest from its descriptor.
+///
 /// Raises ``OSError`` (the errno's subclass, e.g. ``BrokenPipeError``), ``UnsupportedError``,
 /// ``ValueError`` for bad values, ``TypeError`` for bad types, ``BlockingIOError``,
-/// ``TimeoutError``; each with ``.bytes_transferred``.
+/// ``TimeoutError``; each with ``.bytes_transferred`` (what reached ``dst``) and
+/// ``.bytes_lost`` (bytes taken from a pipe or socket source that did not reach it).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
 #[pyo3(signature = (src, dst, *, offset=None, count=None, method=None, timeout=None, fallback=false))]
@@ -377,7 +409,9 @@ fn is_file_object(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 /// The transfer with Python file objects handled: a destination object is flushed first; a
 /// seekable source object with no offset is read from its `tell()` (its read-ahead buffer does
-/// not matter) and left at `tell()` + the bytes delivered, on every outcome.
+/// not matter) and left at `tell()` + the bytes delivered, on every outcome; a non-seekable
+/// buffered source (`sock.makefile("rb")` after `readline()`) has its read-ahead delivered
+/// first, then the rest from its descriptor.
 #[allow(clippy::too_many_arguments)] // one parameter per option, as in the Python signature
 fn transfer_objects(
     py: Python<'_>,
@@ -392,52 +426,12 @@ fn transfer_objects(
     if is_file_object(dst)? {
         dst.call_method0("flush")?;
     }
-    let mut offset = u64_arg(offset, "offset")?;
-    let mut start = None;
-    if offset.is_none() && is_file_object(src)? && src.call_method0("seekable")?.is_truthy()? {
-        let pos = int_arg(&src.call_method0("tell")?, "src.tell()")?;
-        let pos = u64::try_from(pos)
-            .map_err(|_| PyValueError::new_err(format!("src.tell() returned {pos}")))?;
-        start = Some(pos);
-        offset = Some(pos);
-    }
-    let result = transfer_fds(py, src, dst, offset, count, method, timeout, fallback);
-    if let Some(start) = start {
-        let moved = match &result {
-            Ok(r) => r.bytes,
-            Err(e) => e
-                .value(py)
-                .getattr("bytes_transferred")
-                .and_then(|b| b.extract::<u64>())
-                .unwrap_or(0),
-        };
-        let sought = src.call_method1("seek", (start + moved,));
-        if result.is_ok() {
-            sought?;
-        }
-    }
-    result
-}
-
-#[allow(clippy::too_many_arguments)] // one parameter per option, as in the Python signature
-fn transfer_fds(
-    py: Python<'_>,
-    src: &Bound<'_, PyAny>,
-    dst: &Bound<'_, PyAny>,
-    offset: Option<u64>,
-    count: Option<&Bound<'_, PyAny>>,
-    method: Option<&Bound<'_, PyAny>>,
-    timeout: Option<&Bound<'_, PyAny>>,
-    fallback: bool,
-) -> PyResult<Report> {
-    let src = fd_arg(src, "src")?;
-    let dst = fd_arg(dst, "dst")?;
-    let opts = Options {
+    let mut opts = Options {
         method: match method {
             Some(m) if !m.is_none() => method_arg(m)?,
             _ => Method::Auto,
         },
-        offset,
+        offset: u64_arg(offset, "offset")?,
         count: u64_arg(count, "count")?,
         timeout: timeout_arg(timeout)?,
         fallback,
@@ -445,9 +439,151 @@ fn transfer_fds(
         host_ignores_sigpipe: sigpipe_handled(py),
         ..Options::default()
     };
-    match detached(py, || zcopy_core::transfer_fds(src, dst, &opts))? {
-        Ok(r) => Ok(Report::from_core(&r)),
-        Err(e) => Err(to_pyerr(py, &e, e.bytes(), take_pending())),
+    let (src_fd, dst_fd) = (fd_arg(src, "src")?, fd_arg(dst, "dst")?);
+    let source_object = opts.offset.is_none() && is_file_object(src)?;
+    let seekable = source_object && src.call_method0("seekable")?.is_truthy()?;
+    if seekable {
+        let pos = int_arg(&src.call_method0("tell")?, "src.tell()")?;
+        let pos = u64::try_from(pos)
+            .map_err(|_| PyValueError::new_err(format!("src.tell() returned {pos}")))?;
+        opts.offset = Some(pos);
+        let result = run(py, src_fd, dst_fd, opts)?;
+        let moved = match &result {
+            Ok(r) => r.bytes,
+            Err(f) => f.bytes,
+        };
+        let sought = src.call_method1("seek", (pos + moved,));
+        let r = result.map_err(|f| f.into_pyerr(py))?;
+        sought?;
+        return Ok(Report::from_core(&r));
+    }
+    let mut head = 0;
+    if source_object && src.hasattr("peek")? {
+        let started = std::time::Instant::now();
+        head = deliver_read_ahead(py, src, dst_fd, &opts)?;
+        opts.count = opts.count.map(|c| c - head);
+        opts.timeout = opts.timeout.map(|t| t.saturating_sub(started.elapsed()));
+    }
+    match run(py, src_fd, dst_fd, opts)? {
+        Ok(mut r) => {
+            r.bytes += head;
+            Ok(Report::from_core(&r))
+        }
+        Err(mut f) => {
+            f.bytes += head;
+            Err(f.into_pyerr(py))
+        }
+    }
+}
+
+/// Delivers the bytes a non-seekable buffered reader has read ahead of its descriptor (at most
+/// the count), then takes them off the reader. Returns how many. The peek never blocks: the
+/// descriptor is non-blocking for it.
+fn deliver_read_ahead(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: i32,
+    opts: &Options,
+) -> PyResult<u64> {
+    let os = py.import("os")?;
+    let fd = src.call_method0("fileno")?;
+    let blocking = os.call_method1("get_blocking", (&fd,))?;
+    os.call_method1("set_blocking", (&fd, false))?;
+    let peeked = src.call_method1("peek", (0,));
+    os.call_method1("set_blocking", (&fd, blocking))?;
+    let peeked: Vec<u8> = match peeked {
+        Ok(b) => b.extract()?,
+        Err(e) if e.is_instance_of::<PyBlockingIOError>(py) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let n = (peeked.len() as u64).min(opts.count.unwrap_or(u64::MAX));
+    if n == 0 {
+        return Ok(0);
+    }
+    // The bytes go out through the engine from a memfd, with the call's deadline and waits.
+    let memfd: i32 = os
+        .call_method1("memfd_create", ("zcopy-read-ahead",))?
+        .extract()?;
+    let written = (|| -> PyResult<()> {
+        let mut at = 0usize;
+        while (at as u64) < n {
+            let k: usize = os
+                .call_method1("write", (memfd, &peeked[at..n as usize]))?
+                .extract()?;
+            at += k;
+        }
+        Ok(())
+    })();
+    let head_opts = Options {
+        method: Method::Auto,
+        offset: Some(0),
+        count: Some(n),
+        fallback: true,
+        ..opts.clone()
+    };
+    let sent = written.and_then(|()| run(py, memfd, dst, head_opts));
+    os.call_method1("close", (memfd,))?;
+    let delivered = match &sent {
+        Ok(Ok(r)) => r.bytes,
+        Ok(Err(f)) => f.bytes,
+        Err(_) => 0,
+    };
+    // Only what reached the destination leaves the reader's buffer.
+    src.call_method1("read", (delivered,))?;
+    match sent? {
+        Ok(_) => Ok(n),
+        Err(f) => Err(f.into_pyerr(py)),
+    }
+}
+
+/// A failed engine call: the error, the bytes delivered across its retries, and the exception
+/// a signal handler raised meanwhile.
+struct Failed {
+    err: zcopy_core::Error,
+    bytes: u64,
+    pending: Option<PyErr>,
+}
+
+impl Failed {
+    fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        to_pyerr(py, &self.err, self.bytes, self.pending)
+    }
+}
+
+/// One engine transfer with the GIL released. A signal whose handler did not raise may cut a
+/// send short (a small counted transfer is one sendfile, which the engine does not repeat on
+/// the same numbers): as PEP 475 asks, the rest goes on in a new call.
+/// The outer error is a panic (PanicError).
+fn run(
+    py: Python<'_>,
+    src: i32,
+    dst: i32,
+    mut opts: Options,
+) -> PyResult<Result<zcopy_core::Report, Failed>> {
+    let mut before = zcopy_core::Report::default();
+    loop {
+        let e = match detached(py, || zcopy_core::transfer_fds(src, dst, &opts))? {
+            Ok(mut r) => {
+                r.bytes += before.bytes;
+                r.syscalls += before.syscalls;
+                return Ok(Ok(r));
+            }
+            Err(e) => e,
+        };
+        let pending = take_pending();
+        if pending.is_none() && e.errno() == Some(libc::EINTR) && e.bytes() > 0 {
+            before.bytes += e.bytes();
+            before.syscalls += e.report.syscalls;
+            opts.count = opts.count.map(|c| c - e.bytes());
+            opts.offset = opts.offset.map(|o| o + e.bytes());
+            continue;
+        }
+        let bytes = before.bytes + e.bytes();
+        return Ok(Err(Failed {
+            err: e,
+            bytes,
+            pending,
+        }));
     }
 }
 
@@ -539,15 +675,21 @@ impl Sender {
                 "I/O operation on a closed ZeroCopySender",
             )),
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(to_pyerr(py, &e, e.bytes(), None)),
+            Some(Err(e)) => Err(to_pyerr(py, &e, e.bytes(), take_pending())),
         }
     }
 
-    fn stats(&self) -> zcopy_core::SenderStats {
-        lock(&self.inner)
-            .as_ref()
-            .map(|s| s.stats())
-            .unwrap_or_default()
+    /// The counters, and whether the sender is closed. The mutex is waited for with the GIL
+    /// released: a `send` holds it while it may need the GIL (to release a sent buffer), so
+    /// waiting for it with the GIL held would deadlock.
+    fn stats(&self, py: Python<'_>) -> (zcopy_core::SenderStats, bool) {
+        py.detach(|| {
+            let inner = lock(&self.inner);
+            (
+                inner.as_ref().map(|s| s.stats()).unwrap_or_default(),
+                inner.is_none(),
+            )
+        })
     }
 }
 
@@ -558,7 +700,14 @@ impl Sender {
     #[new]
     fn new(py: Python<'_>, sock: &Bound<'_, PyAny>) -> PyResult<Sender> {
         let fd = fd_arg(sock, "sock")?;
-        match detached(py, || zcopy_core::ZeroCopySender::from_raw(fd))? {
+        let made = detached(py, || {
+            zcopy_core::ZeroCopySender::from_raw(fd).map(|mut s| {
+                // Ctrl-C reaches a send blocked on a full socket or a wait for completions.
+                s.set_interrupt_hook(Some(interrupt_hook()));
+                s
+            })
+        })?;
+        match made {
             Ok(s) => Ok(Sender {
                 inner: Mutex::new(Some(s)),
             }),
@@ -589,32 +738,32 @@ impl Sender {
 
     /// Sends not yet completed.
     #[getter]
-    fn pending(&self) -> u64 {
-        self.stats().pending
+    fn pending(&self, py: Python<'_>) -> u64 {
+        self.stats(py).0.pending
     }
 
     /// Ids handed out so far.
     #[getter]
-    fn sent(&self) -> u64 {
-        self.stats().sent
+    fn sent(&self, py: Python<'_>) -> u64 {
+        self.stats(py).0.sent
     }
 
     /// Kernel completions received.
     #[getter]
-    fn completions(&self) -> u64 {
-        self.stats().completions
+    fn completions(&self, py: Python<'_>) -> u64 {
+        self.stats(py).0.completions
     }
 
     /// Completions for which the kernel copied the data instead of sharing pages.
     #[getter]
-    fn copied(&self) -> u64 {
-        self.stats().copied
+    fn copied(&self, py: Python<'_>) -> u64 {
+        self.stats(py).0.copied
     }
 
     /// Whether close() was called.
     #[getter]
-    fn closed(&self) -> bool {
-        lock(&self.inner).is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.stats(py).1
     }
 
     /// Waits up to `timeout` seconds (None: as long as it takes) for outstanding completions,
@@ -640,9 +789,9 @@ impl Sender {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
-        let st = self.stats();
-        let state = if self.closed() { "closed" } else { "open" };
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (st, closed) = self.stats(py);
+        let state = if closed { "closed" } else { "open" };
         format!(
             "<zcopy.ZeroCopySender {state} sent={} pending={} copied={}>",
             st.sent, st.pending, st.copied

@@ -25,6 +25,7 @@ import os
 import selectors
 import shutil
 import socket
+import ssl
 import stat
 import sys
 from typing import Protocol, Union
@@ -165,8 +166,13 @@ def socket_sendfile(sock: socket.socket, file: _SendableFile, offset: int = 0, c
     bytes sent; the file's position is set to ``offset`` + bytes sent on return and on error
     (so ``file.tell()`` tells what was sent). Non-blocking sockets raise ``ValueError``; a socket
     timeout applies to each wait, as in ``socket.sendfile``. Files without a usable descriptor
-    are sent with ``sock.send()``.
+    are sent with ``sock.send()``, and so is everything sent over an ``ssl.SSLSocket`` (TLS is
+    done in user space: the engine must not write below it).
     """
+    if isinstance(sock, ssl.SSLSocket):
+        # TLS lives in user space: the descriptor below it must never see the file. Encrypted
+        # send() calls, as socket.sendfile does (Python does not say whether kernel TLS is on).
+        return _sendfile_use_send(sock, file, offset, count)
     try:
         return _sendfile_use_engine(sock, file, offset, count)
     except _GiveupOnSendfile:

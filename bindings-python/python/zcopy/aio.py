@@ -39,7 +39,7 @@ async def sock_sendfile(sock: socket.socket, file: _SendableFile, offset: int = 
     file opened in binary mode, read from ``offset`` (not its position), ``count`` bytes or up to
     EOF; the file's position is set to ``offset`` + bytes sent when the call ends. A blocking
     socket raises ``ValueError`` (asyncio checks that only in debug mode). Files without a
-    usable descriptor are sent with ``loop.sock_sendall``. When the task is cancelled, the
+    usable descriptor are sent with plain ``send`` calls, each one counted. When the task is cancelled, the
     file's position is still left at ``offset`` + bytes sent, so the caller can resume from
     ``file.tell()``.
     """
@@ -130,7 +130,9 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
 async def _sendfile_fallback(
     loop: asyncio.AbstractEventLoop, sock: socket.socket, file: _SendableFile, offset: int, count: int | None
 ) -> int:
-    # asyncio's _sock_sendfile_fallback: read in an executor, loop.sock_sendall.
+    # asyncio's _sock_sendfile_fallback (read in an executor, then send), except that each
+    # send is counted as it happens: cancelled mid-buffer, the file's position is still
+    # offset + exactly the bytes the socket took (loop.sock_sendall cannot say how many).
     if offset:
         file.seek(offset)
     blocksize = min(count, _FALLBACK_BUFSIZE) if count else _FALLBACK_BUFSIZE
@@ -146,8 +148,15 @@ async def _sendfile_fallback(
             read = await loop.run_in_executor(None, file.readinto, view)
             if not read:
                 break  # EOF
-            await loop.sock_sendall(sock, view[:read])
-            total += read
+            data = view[:read]
+            while data:
+                try:
+                    sent = sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    await _writable(loop, sock.fileno())
+                    continue
+                total += sent
+                data = data[sent:]
         return total
     finally:
         if total > 0:
