@@ -96,6 +96,7 @@ fn parse_method(s: &str) -> Result<Method, String> {
 }
 
 fn main() -> ExitCode {
+    commands::guard_standard_streams();
     let cli = Cli::parse();
     let quiet = cli.quiet;
     let result = match cli.command {

@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{
@@ -495,10 +495,59 @@ fn bench_rejects_bad_arguments() {
         &["bench", "--size", "0"][..],
         &["bench", "--rounds", "0"],
         &["bench", "--scenario", "nope"],
+        &["bench", "--min-time", "-1"],
     ] {
         let mut cmd = zcopy();
         cmd.args(args);
         let out = run_limited(cmd, LIMIT, "zcopy bench with a bad argument");
-        assert!(!out.status.success(), "{args:?} should fail");
+        // A usage error, as clap's own: exit status 2, not a runtime failure (1).
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+}
+
+#[test]
+fn copy_checks_the_source_before_touching_the_destination() {
+    let dir = TempDir::new("srccheck");
+    let existing = dir.path("existing");
+    write_file(&existing, b"keep me");
+    for src in [dir.path("subdir"), dir.path("missing")] {
+        if src.ends_with("subdir") {
+            std::fs::create_dir(&src).unwrap();
+        }
+        let mut cmd = zcopy();
+        cmd.arg("copy").arg(&src).arg(&existing);
+        let out = run_limited(cmd, LIMIT, "zcopy copy of a bad source");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&src.display().to_string()),
+            "names the path: {err}"
+        );
+        assert_eq!(std::fs::read(&existing).unwrap(), b"keep me", "{src:?}");
+    }
+}
+
+#[test]
+fn copy_to_a_closed_stdout_fails_and_a_file_onto_itself_is_refused() {
+    let dir = TempDir::new("stdout");
+    let f = dir.path("f");
+    write_file(&f, b"abc");
+    let sh = |script: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_zcopy"))
+            .arg(&f);
+        run_limited(cmd, LIMIT, script)
+    };
+    let out = sh(r#""$1" copy "$2" - >&-"#);
+    assert_eq!(out.status.code(), Some(1), "stdout closed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("standard output is closed"));
+    let out = sh(r#""$1" copy - "$2.out" <&-"#);
+    assert_eq!(out.status.code(), Some(1), "stdin closed");
+    // `zcopy copy f - >> f`: the same file, refused before it grows.
+    let out = sh(r#""$1" copy "$2" - >> "$2""#);
+    assert_eq!(out.status.code(), Some(1), "same file");
+    assert_eq!(std::fs::read(&f).unwrap(), b"abc");
 }

@@ -25,7 +25,7 @@ use crate::units::{fmt_bytes, parse_size};
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Size of the temporary test file (K, M, G suffixes: binary units).
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    #[arg(long, default_value = "256M", value_parser = parse_test_size)]
     pub size: u64,
     /// Rounds per measurement; the table shows medians (9: enough for stable medians on a
     /// 2-core machine, where single rounds of identical code paths differ by 20%).
@@ -33,19 +33,50 @@ pub struct BenchArgs {
     pub rounds: u32,
     /// Minimum measured seconds per sample: a run shorter than this is repeated back to back
     /// (0: every sample is a single run).
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.2)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.2, value_parser = parse_min_time)]
     pub min_time: f64,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Only these scenarios (repeatable): file_file, file_tcp, tcp_tcp, file_pipe, small_4k,
     /// small_64k.
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenarios: Vec<String>,
+    #[arg(long = "scenario", value_name = "NAME", value_parser = parse_scenario)]
+    pub scenarios: Vec<Scenario>,
     /// Where to create the temporary file (default: the system temp dir). The file system
     /// matters for file -> file: copy_file_range may reflink.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+// Argument checks live in clap's parsers, so a bad value is a usage error (exit status 2, with
+// clap's usage line), not a runtime failure (1).
+
+/// `--size`: a size of at least one byte.
+fn parse_test_size(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// `--min-time`: 0 to 60 seconds.
+fn parse_min_time(s: &str) -> Result<f64, String> {
+    let t: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(t.is_finite() && (0.0..=60.0).contains(&t)) {
+        return Err("must be between 0 and 60 seconds".into());
+    }
+    Ok(t)
+}
+
+/// `--scenario`: one of the scenario names.
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    Scenario::ALL
+        .into_iter()
+        .find(|sc| sc.id() == s)
+        .ok_or_else(|| {
+            let ids: Vec<String> = Scenario::ALL.iter().map(|s| s.id()).collect();
+            format!("unknown scenario (expected one of {})", ids.join(", "))
+        })
 }
 
 /// A directory removed on drop, holding the test files while they are created.
@@ -109,27 +140,17 @@ fn make_test_file(path: &Path, size: u64) -> io::Result<File> {
     Ok(r)
 }
 
-fn selected(args: &BenchArgs) -> CliResult<Vec<Scenario>> {
+fn selected(args: &BenchArgs) -> Vec<Scenario> {
     if args.scenarios.is_empty() {
-        return Ok(Scenario::ALL.to_vec());
+        return Scenario::ALL.to_vec();
     }
-    let mut out = Vec::new();
-    for name in &args.scenarios {
-        let sc = Scenario::ALL
-            .into_iter()
-            .find(|s| s.id() == *name)
-            .ok_or_else(|| {
-                let ids: Vec<String> = Scenario::ALL.iter().map(|s| s.id()).collect();
-                format!(
-                    "unknown scenario {name:?} (expected one of {})",
-                    ids.join(", ")
-                )
-            })?;
-        if !out.contains(&sc) {
-            out.push(sc);
+    let mut out: Vec<Scenario> = Vec::new();
+    for sc in &args.scenarios {
+        if !out.contains(sc) {
+            out.push(*sc);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Upper bound on the runs one sample adds up.
@@ -201,14 +222,8 @@ fn measure_round(
 
 /// Runs the benchmark and prints the table (and writes the JSON when asked).
 pub fn run(args: &BenchArgs, quiet: bool) -> CliResult {
-    if args.size == 0 {
-        return Err("--size must be at least 1 byte".into());
-    }
-    if !(args.min_time.is_finite() && (0.0..=60.0).contains(&args.min_time)) {
-        return Err("--min-time must be between 0 and 60 seconds".into());
-    }
     let min_time = Duration::from_secs_f64(args.min_time);
-    let scenarios = selected(args)?;
+    let scenarios = selected(args);
     let rounds = args.rounds as usize;
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let caps = zcopy_core::capabilities();

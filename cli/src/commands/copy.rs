@@ -23,4 +23,5 @@ pub fn run(
     opts.offset = offset;
     opts.count = count;
     finish("copied", drive(&s, &d, &opts, quiet), quiet)
+        .map_err(|e| format!("{} -> {}: {e}", src.display(), dst.display()))
 }

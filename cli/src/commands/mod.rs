@@ -11,6 +11,7 @@ use std::io::{self, IsTerminal, Seek};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,21 +53,66 @@ impl AsFd for Endpoint {
     }
 }
 
+/// Standard streams (0, 1, 2) that were closed when the program started.
+static CLOSED_AT_START: OnceLock<[bool; 3]> = OnceLock::new();
+
+/// Run first thing: remembers which standard streams were closed when the program started, so
+/// that `-` for one of them is an error rather than a silent copy to nowhere.
+///
+/// Rust's runtime has already reopened a closed standard stream before `main` (so that no file
+/// opened later takes its number): as `/dev/null`, read-write. A shell redirection to
+/// `/dev/null` opens it read-only or write-only, so a read-write `/dev/null` there is taken as
+/// "was closed" (`1<>/dev/null` would be mistaken for it).
+pub fn guard_standard_streams() {
+    let null = File::open("/dev/null")
+        .ok()
+        .and_then(|f| zcopy_core::classify(f.as_fd()).ok());
+    let reopened = |fd: BorrowedFd<'_>| {
+        let info = zcopy_core::classify(fd).ok();
+        match (info, null) {
+            (Some(i), Some(n)) => {
+                i.dev_ino == n.dev_ino && i.access() == zcopy_core::fd::Access::ReadWrite
+            }
+            _ => true,
+        }
+    };
+    let closed = [
+        reopened(io::stdin().as_fd()),
+        reopened(io::stdout().as_fd()),
+        reopened(io::stderr().as_fd()),
+    ];
+    let _ = CLOSED_AT_START.set(closed);
+}
+
+fn closed_at_start(fd: usize) -> bool {
+    CLOSED_AT_START.get().is_some_and(|c| c[fd])
+}
+
 impl Endpoint {
-    /// Opens `path` for reading, `-` meaning stdin.
+    /// Opens `path` for reading, `-` meaning stdin. A directory is refused here, before the
+    /// destination is touched (as `cp` does).
     pub fn open_src(path: &Path) -> CliResult<Endpoint> {
         if path.as_os_str() == "-" {
+            if closed_at_start(0) {
+                return Err("-: standard input is closed".into());
+            }
             return Ok(Endpoint::Stdin(io::stdin()));
         }
-        File::open(path)
-            .map(Endpoint::File)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let err = |e: io::Error| format!("{}: {e}", path.display());
+        let f = File::open(path).map_err(err)?;
+        if f.metadata().map_err(err)?.is_dir() {
+            return Err(err(io::Error::from_raw_os_error(libc::EISDIR)));
+        }
+        Ok(Endpoint::File(f))
     }
 
     /// Creates or truncates `path` (or appends to it) for writing, `-` meaning stdout. When
     /// `src` is the same file, fails before truncating it.
     pub fn open_dst(path: &Path, append: bool, src: Option<&Endpoint>) -> CliResult<Endpoint> {
         if path.as_os_str() == "-" {
+            if closed_at_start(1) {
+                return Err("-: standard output is closed".into());
+            }
             return Ok(Endpoint::Stdout(io::stdout()));
         }
         let err = |e: io::Error| format!("{}: {e}", path.display());
