@@ -512,7 +512,7 @@ fn copy_checks_the_source_before_touching_the_destination() {
     write_file(&existing, b"keep me");
     for src in [dir.path("subdir"), dir.path("missing")] {
         if src.ends_with("subdir") {
-            std::fs::create_dir(&src).unwrap();
+            std::fs::create_dir(&src).expect("mkdir");
         }
         let mut cmd = zcopy();
         cmd.arg("copy").arg(&src).arg(&existing);
@@ -523,7 +523,7 @@ fn copy_checks_the_source_before_touching_the_destination() {
             err.contains(&src.display().to_string()),
             "names the path: {err}"
         );
-        assert_eq!(std::fs::read(&existing).unwrap(), b"keep me", "{src:?}");
+        assert_eq!(std::fs::read(&existing).expect("read back"), b"keep me", "{src:?}");
     }
 }
 
@@ -549,5 +549,5 @@ fn copy_to_a_closed_stdout_fails_and_a_file_onto_itself_is_refused() {
     // `zcopy copy f - >> f`: the same file, refused before it grows.
     let out = sh(r#""$1" copy "$2" - >> "$2""#);
     assert_eq!(out.status.code(), Some(1), "same file");
-    assert_eq!(std::fs::read(&f).unwrap(), b"abc");
+    assert_eq!(std::fs::read(&f).expect("read back"), b"abc");
 }
