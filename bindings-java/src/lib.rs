@@ -1,4 +1,4 @@
-//! zcopy-jni: the JNI bridge behind `dev.zcopy.internal.Native` (`libzcopy_jni.so`).
+//! zcopy-jni: the JNI bridge behind `dev.zcopy.Native` (`libzcopy_jni.so`).
 //!
 //! The bridge is not the API: every function here is a thin shell that reads its arguments,
 //! calls `zcopy-core` and maps the outcome; the public, documented API is the hand-written Java
@@ -12,8 +12,10 @@
 //! changed number means the Java side closed it concurrently, so the call fails with EBADF
 //! instead of touching whatever file reused the number. The engine then works on the duplicate.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jni::errors::ErrorPolicy;
@@ -254,7 +256,7 @@ fn to_jlong(v: u64) -> jlong {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Slots of the `long[]` a transfer fills (mirrored in `dev.zcopy.internal.Native`).
+/// Slots of the `long[]` a transfer fills (mirrored in `dev.zcopy.Native`).
 const REPORT_LEN: usize = 8;
 
 fn report_slots(r: &Report, would_block: bool, elapsed: Duration) -> [jlong; REPORT_LEN] {
@@ -305,7 +307,7 @@ fn check_positional(dst: &OwnedFd) -> Res<()> {
 }
 
 /// `Native.panicForTest()`: proves that a panic becomes `AssertionError` (see [`Throw`]).
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn panic_for_test<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'local>) {
     unowned
         .with_env(|_env| -> Res<()> { panic!("panicForTest: a deliberate panic") })
@@ -313,7 +315,7 @@ pub fn panic_for_test<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'l
 }
 
 /// `Native.version()`.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn version<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'local>) -> JString<'local> {
     unowned
         .with_env(|env| -> Res<JString<'local>> { Ok(env.new_string(VERSION)?) })
@@ -321,7 +323,7 @@ pub fn version<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'local>) 
 }
 
 /// `Native.capabilities()`: bit `1 << method` set for each supported method.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn capabilities<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'local>) -> jint {
     unowned
         .with_env(|_env| -> Res<jint> {
@@ -331,7 +333,7 @@ pub fn capabilities<'local>(mut unowned: EnvUnowned<'local>, _class: JClass<'loc
 }
 
 /// `Native.channelFd(Object)`: the channel's `FileDescriptor fd` field, or null if it has none.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn channel_fd<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -358,7 +360,7 @@ pub fn channel_fd<'local>(
 
 /// `Native.channelAccess(Object)`: bit 0 the `readable` field, bit 1 the `writable` field of
 /// a JDK `FileChannel`; -1 if the class has no such fields.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn channel_access<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -387,7 +389,7 @@ pub fn channel_access<'local>(
 }
 
 /// `Native.fdNumber(FileDescriptor)`: the raw number (for diagnostics and tests), -1 if closed.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn fd_number<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -407,7 +409,7 @@ pub fn fd_number<'local>(
 /// `offset`, `count`, `timeoutNanos` and `dstPosition` are -1 when absent. WouldBlock is not an
 /// exception: the report says so (slot 6) with the bytes moved.
 #[allow(clippy::too_many_arguments)]
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn transfer<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -463,7 +465,7 @@ pub fn transfer<'local>(
 }
 
 /// `Native.relay(a, b, timeoutNanos, report)`: report = [aToB, bToA, syscalls], filled on error too.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn relay<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -514,22 +516,40 @@ impl SenderHandle {
     }
 }
 
-/// Turns the handle Java holds back into the sender.
-///
-/// # Safety
-/// `handle` must come from `senderOpen`, not yet passed to `senderClose`, and not be in use by
-/// another thread (the Java class serialises every call on the sender's monitor).
-unsafe fn handle_mut<'a>(handle: jlong) -> Res<&'a mut SenderHandle> {
-    if handle == 0 {
-        return Err(Failure::Null("sender (closed)"));
-    }
-    // SAFETY: per this function's contract the pointer came from Box::into_raw and is live and
-    // exclusively ours for the duration of the call.
-    Ok(unsafe { &mut *(handle as *mut SenderHandle) })
+/// Live senders by the handle Java holds. A handle is an id, never a pointer: one that was
+/// never handed out, was forged, or was already closed is an exception, never a dereference
+/// (a forged pointer would crash the JVM).
+type Senders = HashMap<jlong, Arc<Mutex<SenderHandle>>>;
+static SENDERS: Mutex<Option<Senders>> = Mutex::new(None);
+static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
+
+fn senders<T>(f: impl FnOnce(&mut Senders) -> T) -> T {
+    let mut g = SENDERS.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(HashMap::new))
+}
+
+/// Registers a new sender; returns its handle.
+fn register(h: SenderHandle) -> jlong {
+    let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    senders(|m| m.insert(id, Arc::new(Mutex::new(h))));
+    id
+}
+
+/// The sender behind a handle, or an exception for one that is not live.
+fn sender_of(handle: jlong) -> Res<Arc<Mutex<SenderHandle>>> {
+    senders(|m| m.get(&handle).cloned())
+        .ok_or_else(|| Failure::Invalid(format!("sender handle {handle} is closed or unknown")))
+}
+
+/// Runs `f` on the live sender behind `handle` (one call at a time per sender).
+fn with_sender<T>(handle: jlong, f: impl FnOnce(&mut SenderHandle) -> Res<T>) -> Res<T> {
+    let h = sender_of(handle)?;
+    let mut h = h.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut h)
 }
 
 /// `Native.senderOpen(FileDescriptor)`: a sender on a TCP socket; returns its handle.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn sender_open<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -539,18 +559,17 @@ pub fn sender_open<'local>(
         .with_env(|env| -> Res<jlong> {
             let fd = dup_fd(env, &sock, "socket")?;
             let sender = ZeroCopySender::new(&fd)?;
-            let h = Box::new(SenderHandle {
+            Ok(register(SenderHandle {
                 sender,
                 held: VecDeque::new(),
-            });
-            Ok(Box::into_raw(h) as jlong)
+            }))
         })
         .resolve::<Throw>()
 }
 
 /// `Native.senderSend(handle, buf, position, length)`: sends `length` bytes of a direct buffer
 /// from `position`; returns the send's id.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn sender_send<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -561,8 +580,8 @@ pub fn sender_send<'local>(
 ) -> jlong {
     unowned
         .with_env(|env| -> Res<jlong> {
-            // SAFETY: the Java class passes only live handles, under its monitor.
-            let h = unsafe { handle_mut(handle) }?;
+            let sender = sender_of(handle)?;
+            let mut h = sender.lock().unwrap_or_else(|p| p.into_inner());
             if buf.is_null() {
                 return Err(Failure::Null("buffer"));
             }
@@ -596,7 +615,7 @@ pub fn sender_send<'local>(
 
 /// `Native.senderPoll(handle, timeoutNanos)`: waits for completions; returns the id below which
 /// every send has completed.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn sender_poll<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -605,17 +624,17 @@ pub fn sender_poll<'local>(
 ) -> jlong {
     unowned
         .with_env(|_env| -> Res<jlong> {
-            // SAFETY: the Java class passes only live handles, under its monitor.
-            let h = unsafe { handle_mut(handle) }?;
-            let done = h.sender.poll(opt_duration(timeout_nanos));
-            h.release();
-            Ok(to_jlong(done?))
+            with_sender(handle, |h| {
+                let done = h.sender.poll(opt_duration(timeout_nanos));
+                h.release();
+                Ok(to_jlong(done?))
+            })
         })
         .resolve::<Throw>()
 }
 
 /// `Native.senderStats(handle, out)`: out = [sent, done, pending, completions, copied].
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn sender_stats<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -624,9 +643,7 @@ pub fn sender_stats<'local>(
 ) {
     unowned
         .with_env(|env| -> Res<()> {
-            // SAFETY: the Java class passes only live handles, under its monitor.
-            let h = unsafe { handle_mut(handle) }?;
-            let s = h.sender.stats();
+            let s = with_sender(handle, |h| Ok(h.sender.stats()))?;
             fill(
                 env,
                 &out,
@@ -645,7 +662,7 @@ pub fn sender_stats<'local>(
 /// `Native.senderClose(handle, timeoutNanos)`: waits for outstanding completions, then frees
 /// the sender. Buffers whose completion never came stay referenced forever (leaked), never
 /// released early; the call then throws ZcopyTimeoutException.
-#[jni::jni_mangle("dev.zcopy.internal.Native")]
+#[jni::jni_mangle("dev.zcopy.Native")]
 pub fn sender_close<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
@@ -654,15 +671,23 @@ pub fn sender_close<'local>(
 ) {
     unowned
         .with_env(|_env| -> Res<()> {
-            if handle == 0 {
+            // Closing twice, or a handle never handed out, is a no-op.
+            let Some(h) = senders(|m| m.remove(&handle)) else {
                 return Ok(());
-            }
-            // SAFETY: the Java class passes each live handle here once (then forgets it), under
-            // its monitor; it came from Box::into_raw in `sender_open`.
-            let mut h = unsafe { Box::from_raw(handle as *mut SenderHandle) };
+            };
+            // Another call on this sender may still hold it: wait for it under the lock.
+            let mut h = match Arc::try_unwrap(h) {
+                Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+                Err(shared) => {
+                    senders(|m| m.insert(handle, shared));
+                    return Err(Failure::Invalid(format!(
+                        "sender handle {handle} is in use by another thread"
+                    )));
+                }
+            };
             let waited = h.sender.poll(opt_duration(timeout_nanos));
             h.release();
-            let SenderHandle { sender, held } = *h;
+            let SenderHandle { sender, held } = h;
             if !held.is_empty() {
                 // The kernel may still read these buffers: keep them reachable for good.
                 std::mem::forget(held);

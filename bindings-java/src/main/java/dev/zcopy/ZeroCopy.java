@@ -1,6 +1,5 @@
 package dev.zcopy;
 
-import dev.zcopy.internal.Native;
 import java.io.FileDescriptor;
 import java.io.IOException;
 import java.nio.channels.AsynchronousCloseException;
@@ -43,7 +42,7 @@ import java.util.concurrent.TimeUnit;
  * modify a region until the peer has it.
  *
  * <p><b>Native access.</b> The first use loads {@code libzcopy_jni.so} from the jar (see
- * {@link dev.zcopy.internal.NativeLoader}). On JDK 24 and later run with
+ * {@link dev.zcopy.NativeLoader}). On JDK 24 and later run with
  * {@code --enable-native-access=ALL-UNNAMED} to avoid the JVM's warning.
  *
  * <p><b>Virtual threads.</b> The engine's waits happen in native code: on a virtual thread they

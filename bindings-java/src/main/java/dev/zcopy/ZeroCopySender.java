@@ -1,6 +1,5 @@
 package dev.zcopy;
 
-import dev.zcopy.internal.Native;
 import java.io.FileDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package dev.zcopy.internal;
+package dev.zcopy;
 
 import java.io.FileDescriptor;
 import java.io.IOException;
@@ -16,25 +16,25 @@ import java.nio.ByteBuffer;
  * {@link IllegalArgumentException}, {@link NullPointerException}, {@link AssertionError} for a
  * panic in native code).
  */
-public final class Native {
+final class Native {
     /** Length of the {@code long[]} report of {@link #transfer}. */
-    public static final int REPORT_LEN = 8;
+    static final int REPORT_LEN = 8;
     /** Report slot: bytes that reached the destination. */
-    public static final int R_BYTES = 0;
+    static final int R_BYTES = 0;
     /** Report slot: the method number that moved the last bytes. */
-    public static final int R_METHOD = 1;
+    static final int R_METHOD = 1;
     /** Report slot: syscalls issued. */
-    public static final int R_SYSCALLS = 2;
+    static final int R_SYSCALLS = 2;
     /** Report slot: fallbacks taken. */
-    public static final int R_FALLBACKS = 3;
+    static final int R_FALLBACKS = 3;
     /** Report slot: MSG_ZEROCOPY sends completed. */
-    public static final int R_ZC_SENDS = 4;
+    static final int R_ZC_SENDS = 4;
     /** Report slot: ... of which the kernel copied. */
-    public static final int R_ZC_COPIED = 5;
+    static final int R_ZC_COPIED = 5;
     /** Report slot: 1 when the transfer stopped at a wait with a zero timeout. */
-    public static final int R_WOULD_BLOCK = 6;
+    static final int R_WOULD_BLOCK = 6;
     /** Report slot: elapsed nanoseconds. */
-    public static final int R_ELAPSED_NANOS = 7;
+    static final int R_ELAPSED_NANOS = 7;
 
     static {
         NativeLoader.load();
@@ -48,7 +48,7 @@ public final class Native {
      *
      * @throws UnsatisfiedLinkError if it cannot be loaded or is from another build
      */
-    public static void ensureLoaded() {
+    static void ensureLoaded() {
         NativeLoader.load();
     }
 
@@ -57,14 +57,14 @@ public final class Native {
      *
      * @return the version, e.g. "0.1.0"
      */
-    public static native String version();
+    static native String version();
 
     /**
      * The methods this kernel supports.
      *
      * @return bit {@code 1 << method number} set for each supported method
      */
-    public static native int capabilities();
+    static native int capabilities();
 
     /**
      * The {@code FileDescriptor fd} field of a JDK channel implementation (file, socket and
@@ -73,7 +73,7 @@ public final class Native {
      * @param channel a channel
      * @return its descriptor object, or null if the class has no such field
      */
-    public static native FileDescriptor channelFd(Object channel);
+    static native FileDescriptor channelFd(Object channel);
 
     /**
      * The {@code readable} / {@code writable} fields of a JDK {@code FileChannel}
@@ -82,7 +82,7 @@ public final class Native {
      * @param channel a file channel
      * @return bit 0 readable, bit 1 writable; -1 if the class has no such fields
      */
-    public static native int channelAccess(Object channel);
+    static native int channelAccess(Object channel);
 
     /**
      * The raw number in a {@link FileDescriptor}.
@@ -90,7 +90,7 @@ public final class Native {
      * @param fd a descriptor object
      * @return its number, -1 when it is not valid
      */
-    public static native int fdNumber(FileDescriptor fd);
+    static native int fdNumber(FileDescriptor fd);
 
     /**
      * The engine's transfer from {@code src} to {@code dst}.
@@ -107,7 +107,7 @@ public final class Native {
      * @param report receives {@link #REPORT_LEN} slots on success and on would-block
      * @throws IOException the engine's error, mapped by the error table
      */
-    public static native void transfer(FileDescriptor src, FileDescriptor dst, int method, long offset, long count,
+    static native void transfer(FileDescriptor src, FileDescriptor dst, int method, long offset, long count,
             long timeoutNanos, boolean fallback, long dstPosition, long[] report) throws IOException;
 
     /**
@@ -119,7 +119,7 @@ public final class Native {
      * @param report receives [aToB, bToA, syscalls], also when it throws
      * @throws IOException the engine's error, mapped by the error table
      */
-    public static native void relay(FileDescriptor a, FileDescriptor b, long timeoutNanos, long[] report) throws IOException;
+    static native void relay(FileDescriptor a, FileDescriptor b, long timeoutNanos, long[] report) throws IOException;
 
     /**
      * Opens a MSG_ZEROCOPY sender on a duplicate of a TCP socket.
@@ -128,7 +128,7 @@ public final class Native {
      * @return a handle for the other {@code sender*} methods, freed by {@link #senderClose}
      * @throws IOException the engine's error, mapped by the error table
      */
-    public static native long senderOpen(FileDescriptor socket) throws IOException;
+    static native long senderOpen(FileDescriptor socket) throws IOException;
 
     /**
      * Sends bytes of a direct buffer with MSG_ZEROCOPY, keeping the buffer reachable until the
@@ -141,7 +141,7 @@ public final class Native {
      * @return the id of the send
      * @throws IOException the engine's error, mapped by the error table
      */
-    public static native long senderSend(long handle, ByteBuffer buffer, int position, int length) throws IOException;
+    static native long senderSend(long handle, ByteBuffer buffer, int position, int length) throws IOException;
 
     /**
      * Waits for completions.
@@ -151,7 +151,7 @@ public final class Native {
      * @return the id below which every send has completed
      * @throws IOException the engine's error, mapped by the error table
      */
-    public static native long senderPoll(long handle, long timeoutNanos) throws IOException;
+    static native long senderPoll(long handle, long timeoutNanos) throws IOException;
 
     /**
      * The sender's counters.
@@ -159,7 +159,7 @@ public final class Native {
      * @param handle a live sender handle
      * @param out receives [sent, done, pending, completions, copied]
      */
-    public static native void senderStats(long handle, long[] out);
+    static native void senderStats(long handle, long[] out);
 
     /**
      * Waits for outstanding completions, then frees the sender (the handle is dead afterwards,
@@ -169,7 +169,7 @@ public final class Native {
      * @param timeoutNanos how long to wait at most, or -1 without limit
      * @throws IOException the engine's error (a timeout), mapped by the error table
      */
-    public static native void senderClose(long handle, long timeoutNanos) throws IOException;
+    static native void senderClose(long handle, long timeoutNanos) throws IOException;
 
     /**
      * Panics in native code, for the test that a panic becomes {@link AssertionError} instead of
@@ -177,5 +177,5 @@ public final class Native {
      *
      * @throws AssertionError always
      */
-    public static native void panicForTest();
+    static native void panicForTest();
 }

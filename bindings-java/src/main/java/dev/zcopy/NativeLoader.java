@@ -1,4 +1,4 @@
-package dev.zcopy.internal;
+package dev.zcopy;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,9 +24,9 @@ import java.util.Properties;
  * {@code Enable-Native-Access: ALL-UNNAMED}, which only counts for {@code java -jar}) to
  * avoid the warning.
  */
-public final class NativeLoader {
+final class NativeLoader {
     /** System property naming an explicit library file. */
-    public static final String PATH_PROPERTY = "zcopy.native.path";
+    static final String PATH_PROPERTY = "zcopy.native.path";
 
     private static final String LIB = "zcopy_jni";
     private static boolean loaded;
@@ -44,7 +44,7 @@ public final class NativeLoader {
      *
      * @throws UnsatisfiedLinkError if it cannot be loaded or its version differs from the jar's
      */
-    public static synchronized void load() {
+    static synchronized void load() {
         if (loaded || loading) {
             return;
         }
@@ -74,7 +74,7 @@ public final class NativeLoader {
      *
      * @return a description of the source, or null before loading
      */
-    public static synchronized String source() {
+    static synchronized String source() {
         return source;
     }
 
@@ -83,7 +83,7 @@ public final class NativeLoader {
      *
      * @return the jar's version
      */
-    public static String expectedVersion() {
+    static String expectedVersion() {
         Properties p = new Properties();
         try (InputStream in = NativeLoader.class.getResourceAsStream("zcopy-build.properties")) {
             if (in == null) {
