@@ -523,7 +523,11 @@ fn copy_checks_the_source_before_touching_the_destination() {
             err.contains(&src.display().to_string()),
             "names the path: {err}"
         );
-        assert_eq!(std::fs::read(&existing).expect("read back"), b"keep me", "{src:?}");
+        assert_eq!(
+            std::fs::read(&existing).expect("read back"),
+            b"keep me",
+            "{src:?}"
+        );
     }
 }
 
