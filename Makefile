@@ -45,3 +45,15 @@ install:
 SOAK_MINUTES ?= 20
 soak:
 	ZCOPY_SOAK_SECONDS=$$(( $(SOAK_MINUTES) * 60 )) $(CARGO) test --release -p zcopy-core --test adversarial
+
+# The core and C ABI tests (Rust and C) under AddressSanitizer, built by the nightly toolchain
+# into target/asan (not part of `make test`).
+.PHONY: asan fuzz
+asan:
+	bash ffi-c/scripts/asan.sh
+
+# cargo-fuzz on the C ABI's argument handling (ffi-c/fuzz) for FUZZ_SECONDS seconds (not part
+# of `make test`); installs cargo-fuzz when missing; the corpus stays in target/fuzz.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash ffi-c/scripts/fuzz.sh

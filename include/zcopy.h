@@ -254,12 +254,15 @@ void zcopy_options_init(struct zcopy_options *opts);
  * The destination is written at its current position, which advances (O_APPEND appends).
  * With a seekable source and offset -1, the source position ends at start + `report.bytes`
  * on every status, so a caller can resume after an error, WOULD_BLOCK or TIMED_OUT. With a
- * socket or pipe source, bytes taken but not delivered are never silently dropped.
+ * socket or pipe source, bytes taken but not delivered are never silently dropped: they are
+ * counted in `report.undelivered`, so `bytes` + `undelivered` + what is still in the source is
+ * everything the source had.
  *
  * `opts` NULL means the defaults (see `zcopy_options_init`). `report` NULL means not wanted;
  * otherwise it is written on every status (`bytes` counts what reached `dst_fd`, `os_errno`
- * is set when the status is `ZCOPY_STATUS_OS`). A closed peer is `ZCOPY_STATUS_OS` with
- * EPIPE, and never kills the process with SIGPIPE.
+ * is set when the status is `ZCOPY_STATUS_OS`, `undelivered` is 0 on success and for file
+ * sources). A closed peer is `ZCOPY_STATUS_OS` with EPIPE, and never kills the process with
+ * SIGPIPE.
  *
  * Pages, not bytes, are shared: after `sendfile`, `splice` or `MSG_ZEROCOPY`, later writes to
  * the source file may still reach the peer.
@@ -302,12 +305,12 @@ enum zcopy_status zcopy_transfer(int src_fd,
 enum zcopy_status zcopy_relay(int a_fd, int b_fd, struct zcopy_relay_report *report);
 
 /**
- * `zcopy_relay` with one deadline for the whole relay: -1 waits as long as it takes, >= 0
+ * `zcopy_relay` with one deadline for the whole relay: -1 waits as long as it takes, > 0
  * returns `ZCOPY_STATUS_TIMED_OUT` once that many milliseconds have passed and the relay
- * would have to wait (0: at the first wait); < -1 is `ZCOPY_STATUS_INVALID_ARGUMENT`. The
- * report then has the bytes delivered each way. A relay that ends on its deadline cannot be
- * resumed: bytes read from one side but not yet written to the other are gone, so close both
- * sockets.
+ * would have to wait, 0 returns `ZCOPY_STATUS_WOULD_BLOCK` at the first wait (as
+ * `zcopy_transfer` does); < -1 is `ZCOPY_STATUS_INVALID_ARGUMENT`. The report then has the
+ * bytes delivered each way. A relay that ends on its deadline cannot be resumed: bytes read
+ * from one side but not yet written to the other are gone, so close both sockets.
  *
  * Ownership, outputs and threading as for `zcopy_relay`.
  *

@@ -75,12 +75,12 @@ pub unsafe extern "C" fn zcopy_relay(
     status
 }
 
-/// `zcopy_relay` with one deadline for the whole relay: -1 waits as long as it takes, >= 0
+/// `zcopy_relay` with one deadline for the whole relay: -1 waits as long as it takes, > 0
 /// returns `ZCOPY_STATUS_TIMED_OUT` once that many milliseconds have passed and the relay
-/// would have to wait (0: at the first wait); < -1 is `ZCOPY_STATUS_INVALID_ARGUMENT`. The
-/// report then has the bytes delivered each way. A relay that ends on its deadline cannot be
-/// resumed: bytes read from one side but not yet written to the other are gone, so close both
-/// sockets.
+/// would have to wait, 0 returns `ZCOPY_STATUS_WOULD_BLOCK` at the first wait (as
+/// `zcopy_transfer` does); < -1 is `ZCOPY_STATUS_INVALID_ARGUMENT`. The report then has the
+/// bytes delivered each way. A relay that ends on its deadline cannot be resumed: bytes read
+/// from one side but not yet written to the other are gone, so close both sockets.
 ///
 /// Ownership, outputs and threading as for `zcopy_relay`.
 ///

@@ -125,12 +125,15 @@ pub unsafe extern "C" fn zcopy_options_init(opts: *mut zcopy_options) {
 /// The destination is written at its current position, which advances (O_APPEND appends).
 /// With a seekable source and offset -1, the source position ends at start + `report.bytes`
 /// on every status, so a caller can resume after an error, WOULD_BLOCK or TIMED_OUT. With a
-/// socket or pipe source, bytes taken but not delivered are never silently dropped.
+/// socket or pipe source, bytes taken but not delivered are never silently dropped: they are
+/// counted in `report.undelivered`, so `bytes` + `undelivered` + what is still in the source is
+/// everything the source had.
 ///
 /// `opts` NULL means the defaults (see `zcopy_options_init`). `report` NULL means not wanted;
 /// otherwise it is written on every status (`bytes` counts what reached `dst_fd`, `os_errno`
-/// is set when the status is `ZCOPY_STATUS_OS`). A closed peer is `ZCOPY_STATUS_OS` with
-/// EPIPE, and never kills the process with SIGPIPE.
+/// is set when the status is `ZCOPY_STATUS_OS`, `undelivered` is 0 on success and for file
+/// sources). A closed peer is `ZCOPY_STATUS_OS` with EPIPE, and never kills the process with
+/// SIGPIPE.
 ///
 /// Pages, not bytes, are shared: after `sendfile`, `splice` or `MSG_ZEROCOPY`, later writes to
 /// the source file may still reach the peer.

@@ -5,6 +5,9 @@
  *
  *   test_zcopy [NAME...]      run all tests, or only those named
  *   ZCOPY_TEST_QUICK=1        skip the 3 GiB sparse-file test (used under valgrind)
+ *
+ * stream_source_disk_full mounts a 1 MiB tmpfs to get a real ENOSPC (root only; it prints
+ * "# skipped" where mounting is not permitted).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -544,6 +548,159 @@ static bool test_tcp_to_file(void) {
     return true;
 }
 
+/* Reads `fd` to its end of file: length and hash. */
+static void drain_digest(int fd, uint64_t *len, uint64_t *hash) {
+    unsigned char buf[65536];
+    uint64_t h = FNV_INIT, total = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) die("read");
+        if (r == 0) break;
+        h = fnv_update(h, buf, (size_t)r);
+        total += (uint64_t)r;
+    }
+    *len = total;
+    *hash = h;
+}
+
+/* After a transfer from a stream `src` (a child `w` writes `n` bytes of stream `seed` into its
+ * peer, then exits), every byte is accounted for: the file behind `check_fd` holds the first
+ * `r->bytes` of the stream, `src` still holds its last bytes, and nothing else is missing but
+ * what the report calls undelivered: bytes + undelivered + left in the source == n. */
+static bool stream_accounted(int src, pid_t w, int check_fd, zcopy_status st,
+                             const zcopy_report *r, size_t n, uint64_t seed, const char *what) {
+    uint64_t left, left_hash, len, h;
+    drain_digest(src, &left, &left_hash);
+    printf("# %s: %s (errno %d), %" PRIu64 " delivered, %" PRIu64 " undelivered, %" PRIu64
+           " left in the source\n",
+           what, zcopy_status_name((int32_t)st), r->os_errno, r->bytes, r->undelivered, left);
+    CHECKF(child_ok(w), "%s: the writer failed", what);
+    file_digest(check_fd, &len, &h);
+    unsigned char *want = malloc(n);
+    if (!want) die("malloc");
+    fill(want, n, seed);
+    CHECKF(r->bytes + r->undelivered + left == n,
+           "%s: bytes %" PRIu64 " + undelivered %" PRIu64 " + left %" PRIu64 " != sent %zu", what,
+           r->bytes, r->undelivered, left, n);
+    CHECKF(len == r->bytes, "%s: the file has %" PRIu64 " bytes, the report %" PRIu64, what, len,
+           r->bytes);
+    CHECKF(h == fnv_update(FNV_INIT, want, (size_t)len), "%s: the file is not the stream's head",
+           what);
+    CHECKF(left_hash == fnv_update(FNV_INIT, want + (n - left), (size_t)left),
+           "%s: the source's rest is not the stream's tail", what);
+    free(want);
+    return true;
+}
+
+/* A stream source into a destination that fails after the read took the bytes: O_DIRECT takes
+ * only aligned writes, so an unaligned write is EINVAL. The library may also refuse the pair up
+ * front (UNSUPPORTED, nothing consumed). Either way no byte goes unaccounted for. */
+static bool test_stream_source_odirect(void) {
+    const size_t n = 300001;
+    char path[] = "/tmp/zcopy-c-direct-XXXXXX";
+    int tmp = mkstemp(path);
+    if (tmp < 0) die("mkstemp");
+    close(tmp);
+    int dst = open(path, O_WRONLY | O_DIRECT), check_fd = open(path, O_RDONLY);
+    int open_errno = errno;
+    unlink(path);
+    CHECK(check_fd >= 0);
+    if (dst < 0) {
+        printf("# skipped: O_DIRECT refused on /tmp (%s)\n", strerror(open_errno));
+        close(check_fd);
+        return true;
+    }
+    const zcopy_method ms[] = {ZCOPY_METHOD_READ_WRITE, ZCOPY_METHOD_AUTO, ZCOPY_METHOD_SPLICE};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        if (!supported(ms[i])) continue;
+        const char *name = zcopy_method_name((int32_t)ms[i]);
+        CHECK(ftruncate(dst, 0) == 0 && lseek(dst, 0, SEEK_SET) == 0);
+        int u[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+        pid_t w = spawn_writer(u[1], n, 50 + i, u[0]);
+        close(u[1]);
+        zcopy_options o = opts_with(ms[i]);
+        o.flags = ZCOPY_FLAG_ALLOW_FALLBACK;
+        zcopy_report r = garbage_report();
+        zcopy_status st = zcopy_transfer(u[0], dst, &o, &r);
+        if (st == ZCOPY_STATUS_UNSUPPORTED) {
+            CHECKF(r.bytes == 0 && r.undelivered == 0 && r.os_errno == 0,
+                   "%s: bytes %" PRIu64 " undelivered %" PRIu64, name, r.bytes, r.undelivered);
+        } else {
+            CHECKF(st == ZCOPY_STATUS_OS && r.os_errno == EINVAL, "%s: %s errno %d", name,
+                   zcopy_status_name((int32_t)st), r.os_errno);
+            CHECKF(r.undelivered > 0, "%s: EINVAL after a read, yet nothing undelivered", name);
+        }
+        if (!stream_accounted(u[0], w, check_fd, st, &r, n, 50 + i, name)) return false;
+        close(u[0]);
+    }
+    close(dst);
+    close(check_fd);
+    return true;
+}
+
+/* The cases of test_stream_source_disk_full, on the 1 MiB file system mounted at `dir`. */
+static bool disk_full_cases(const char *dir) {
+    const size_t n = (2u << 20) + 5;
+    char path[256];
+    snprintf(path, sizeof path, "%s/out", dir);
+    const zcopy_method ms[] = {ZCOPY_METHOD_AUTO, ZCOPY_METHOD_SPLICE, ZCOPY_METHOD_READ_WRITE};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        if (!supported(ms[i])) continue;
+        const char *name = zcopy_method_name((int32_t)ms[i]);
+        int dst = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        CHECK(dst >= 0);
+        int u[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+        pid_t w = spawn_writer(u[1], n, 60 + i, u[0]);
+        close(u[1]);
+        zcopy_options o = opts_with(ms[i]);
+        zcopy_report r = garbage_report();
+        zcopy_status st = zcopy_transfer(u[0], dst, &o, &r);
+        CHECKF(st == ZCOPY_STATUS_OS && r.os_errno == ENOSPC, "%s: %s errno %d", name,
+               zcopy_status_name((int32_t)st), r.os_errno);
+        CHECKF(r.bytes > 0 && r.bytes < n, "%s: bytes %" PRIu64, name, r.bytes);
+        if (!stream_accounted(u[0], w, dst, st, &r, n, 60 + i, name)) return false;
+        close(u[0]);
+        close(dst);
+        CHECK(unlink(path) == 0);
+    }
+    /* A file source gives undelivered bytes back by its position: undelivered stays 0. */
+    int src = temp_file(n, 63);
+    int dst = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(dst >= 0);
+    zcopy_report r = garbage_report();
+    CHECK_STATUS(zcopy_transfer(src, dst, NULL, &r), ZCOPY_STATUS_OS);
+    CHECK(r.os_errno == ENOSPC);
+    CHECKF(r.undelivered == 0, "undelivered %" PRIu64 " from a file source", r.undelivered);
+    CHECK(r.bytes > 0 && r.bytes < n && pos(src) == (off_t)r.bytes);
+    uint64_t len, h;
+    file_digest(dst, &len, &h);
+    CHECK(len == r.bytes);
+    close(src);
+    close(dst);
+    CHECK(unlink(path) == 0);
+    return true;
+}
+
+/* A stream source into a full disk (a 1 MiB tmpfs, mounted for the test; skipped where mounting
+ * is not permitted): ENOSPC, and the bytes read from the socket that the disk refused are
+ * reported in `undelivered`, so bytes + undelivered + left in the socket == sent. */
+static bool test_stream_source_disk_full(void) {
+    char dir[] = "/tmp/zcopy-c-enospc-XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp");
+    if (mount("zcopy-enospc", dir, "tmpfs", 0, "size=1m") != 0) {
+        printf("# skipped: cannot mount a 1 MiB tmpfs here (%s)\n", strerror(errno));
+        rmdir(dir);
+        return true;
+    }
+    bool ok = disk_full_cases(dir);
+    if (umount2(dir, MNT_DETACH) != 0) perror("umount2");
+    rmdir(dir);
+    return ok;
+}
+
 /* A 3 GiB sparse file with a few marker bytes, to a TCP socket. The reader checks every byte:
  * zero everywhere except at the markers (so no byte is lost, duplicated or moved). */
 #define BIG_SIZE (3ULL << 30)
@@ -717,6 +874,9 @@ static bool test_relay_errors(void) {
     CHECK_STATUS(zcopy_relay_with_timeout(b, c, 100, &r), ZCOPY_STATUS_TIMED_OUT);
     CHECK(r.a_to_b == 0 && r.b_to_a == 0 && r.os_errno == 0);
     CHECK((fl(b) & O_NONBLOCK) == 0 && (fl(c) & O_NONBLOCK) == 0);
+    /* Timeout 0 never waits: WOULD_BLOCK at the first wait, as for zcopy_transfer. */
+    CHECK_STATUS(zcopy_relay_with_timeout(b, c, 0, &r), ZCOPY_STATUS_WOULD_BLOCK);
+    CHECK(r.a_to_b == 0 && r.b_to_a == 0 && r.os_errno == 0);
     close(a);
     close(b);
     close(c);
@@ -1118,6 +1278,8 @@ static const test_case tests[] = {
     {"file_to_pipe", test_file_to_pipe},
     {"pipe_to_file", test_pipe_to_file},
     {"tcp_to_file", test_tcp_to_file},
+    {"stream_source_odirect", test_stream_source_odirect},
+    {"stream_source_disk_full", test_stream_source_disk_full},
     {"big_sparse_to_tcp", test_big_sparse_to_tcp},
     {"relay_half_close", test_relay_half_close},
     {"relay_errors", test_relay_errors},
