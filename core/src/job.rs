@@ -290,7 +290,7 @@ impl<'a> Job<'a> {
 
     /// Waits for one of the engine's own descriptors (a pooled pipe), which can always block.
     pub fn wait_own(&mut self, fd: BorrowedFd<'_>, events: i16) -> Step {
-        self.waiter.poll(&[(fd, events)]).map(drop)?;
+        self.waiter.poll(&[(fd, events)])?;
         Ok(())
     }
 }

@@ -61,8 +61,14 @@ fn send_all(job: &mut Job<'_>, tally: &mut Tally, copying: &mut bool) -> Step {
                 return Ok(());
             };
             let zc = !*copying;
-            let flags = libc::MSG_DONTWAIT | if zc { libc::MSG_ZEROCOPY } else { 0 };
-            match map.send_to(job.dst, at, n.min(CHUNK), flags) {
+            // Zerocopy sends are CHUNK each (one completion per send); plain sends take what
+            // the size check allows.
+            let (flags, n) = if zc {
+                (libc::MSG_DONTWAIT | libc::MSG_ZEROCOPY, n.min(CHUNK))
+            } else {
+                (libc::MSG_DONTWAIT, n)
+            };
+            match map.send_to(job.dst, at, n, flags) {
                 Ok(k) => {
                     at += k;
                     if zc {
