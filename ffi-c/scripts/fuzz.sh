@@ -6,7 +6,8 @@
 # (-timeout), a descriptor leak or a broken output contract.
 #
 #   FUZZ_SECONDS=600 bash ffi-c/scripts/fuzz.sh     or     make fuzz FUZZ_SECONDS=600
-#   FUZZ_ARGS="-jobs=2 -workers=2"                  extra libFuzzer flags
+#   FUZZ_ARGS="-fork=1 -ignore_crashes=1"          extra libFuzzer flags (these: go on past a
+#                                                   failure, collecting every failing input)
 #
 # The corpus is kept in target/fuzz/corpus/c_abi (so later runs start where this one stopped);
 # a failing input is written to target/fuzz/artifacts/c_abi/ and replayed with
@@ -50,10 +51,14 @@ set -e
 rm -rf "$TMPDIR"
 
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$LOG" | awk '{s += $1} END {print s + 0}')
+if [ "$runs" -eq 0 ]; then # -fork=N prints no final stats: its last "#N: cov: ..." line counts
+    runs=$(sed -n 's/^#\([0-9][0-9]*\): cov:.*/\1/p' "$LOG" | tail -n 1)
+    runs=${runs:-0}
+fi
 corpus=$(find "$CORPUS" -type f | wc -l)
 crashes=$(($(find "$ARTIFACTS" -type f | wc -l) - before))
-echo "fuzz: $runs executions in $elapsed s (build included), corpus $corpus inputs, $crashes new failing inputs" \
-    "(exit status $rc)"
+echo "fuzz: $runs executions in $elapsed s (build included), corpus $corpus inputs," \
+    "$crashes new failing inputs (exit status $rc)"
 if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     echo "fuzz: FAILED: see $LOG and $ARTIFACTS" >&2
     exit 1

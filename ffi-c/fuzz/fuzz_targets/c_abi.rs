@@ -10,7 +10,7 @@
 //!
 //! Checked on every call:
 //! - no crash, no panic (libfuzzer-sys aborts on any panic, even one the library catches),
-//!   no `ZCOPY_STATUS_PANIC`, a status the header knows;
+//!   no `ZCOPY_STATUS_PANIC`, a status the header knows, no SIGPIPE reaching the process;
 //! - outputs written as documented: the report on every status, with `os_errno` set exactly
 //!   for `ZCOPY_STATUS_OS` and `undelivered` 0 on success; sender outputs only on success;
 //! - borrowed descriptors keep their file status flags;
@@ -288,9 +288,33 @@ struct Globals {
     addr: libc::sockaddr_in,
 }
 
+/// A SIGPIPE that gets past the library would kill a C host that leaves it at its default
+/// disposition; this handler makes it a crash libFuzzer records (input and stack), where the
+/// default action would end the run without either. The library blocks SIGPIPE around its
+/// writes and consumes a pending one, so the handler never runs unless that failed.
+extern "C" fn on_sigpipe(_: c_int) {
+    const MSG: &[u8] =
+        b"\nSIGPIPE reached the process: a write into a closed peer went unguarded\n";
+    // SAFETY: write(2) and abort(3) are async-signal-safe.
+    unsafe {
+        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+        libc::abort();
+    }
+}
+
 fn globals() -> &'static Globals {
     static G: OnceLock<Globals> = OnceLock::new();
     G.get_or_init(|| {
+        // SAFETY: installs a handler that only calls async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigpipe as extern "C" fn(c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            check(
+                libc::sigaction(libc::SIGPIPE, &sa, std::ptr::null_mut()),
+                "sigaction",
+            );
+        }
         let dir = std::env::temp_dir().join(format!("zcopy-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("harness: scratch directory");
         let dir = std::ffi::CString::new(dir.into_os_string().into_encoded_bytes())
