@@ -56,6 +56,9 @@ struct Direction {
     urgent: bool,
     /// The first error of this direction.
     error: Option<Error>,
+    /// A write got EPIPE: the SIGPIPE it raised is the relay's own to consume, whatever error
+    /// the relay returns in the end.
+    saw_epipe: bool,
 }
 
 impl Direction {
@@ -71,6 +74,7 @@ impl Direction {
             read_failed: false,
             urgent: false,
             error: None,
+            saw_epipe: false,
         })
     }
 
@@ -154,11 +158,10 @@ fn run(
     // Delivered bytes count on every outcome, including the round an error ended.
     report.a_to_b = dirs[0].moved;
     report.b_to_a = dirs[1].moved;
-    if let Err(e) = &result
-        && e.errno() == Some(libc::EPIPE)
-    {
-        guard.saw_epipe = true;
-    }
+    // Any direction's EPIPE, not only the error returned (a deadline or the other direction's
+    // error may end the relay): otherwise its SIGPIPE is delivered when the guard unblocks it.
+    guard.saw_epipe = dirs.iter().any(|d| d.saw_epipe)
+        || result.as_ref().err().and_then(Error::errno) == Some(libc::EPIPE);
     for d in dirs {
         pipe::release(d.pipe);
     }
@@ -328,6 +331,7 @@ impl Direction {
     }
 
     fn fail(&mut self, e: Error) {
+        self.saw_epipe |= e.errno() == Some(libc::EPIPE);
         self.error.get_or_insert(e);
     }
 

@@ -1235,6 +1235,21 @@ static int closed_peer_child(void) {
     }
     close(a);
 
+    /* A relay whose one direction hits EPIPE while it ends with another status (here the
+     * deadline, waiting on the other direction): the engine's SIGPIPE must not be delivered. */
+    int x[2], y[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, x) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, y) != 0)
+        return 21;
+    if (write(y[1], "hello", 5) != 5) return 22;
+    shutdown(x[0], SHUT_WR);
+    zcopy_relay_report rr;
+    st = zcopy_relay_with_timeout(x[0], y[0], 50, &rr);
+    if (st == ZCOPY_STATUS_OK) return 23;
+    close(x[0]);
+    close(x[1]);
+    close(y[0]);
+    close(y[1]);
+
     /* The signal state is as it was: default disposition, not blocked, nothing pending. */
     if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL) return 18;
     if (sigprocmask(SIG_SETMASK, NULL, &mask) != 0 || sigismember(&mask, SIGPIPE)) return 19;
