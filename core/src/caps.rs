@@ -80,11 +80,9 @@ fn probe() -> Capabilities {
             );
         }
     }
-    let zc = sys::socket(libc::AF_INET, libc::SOCK_STREAM)
-        .or_else(|_| sys::socket(libc::AF_INET6, libc::SOCK_STREAM))
-        .is_ok_and(|s| {
-            sys::setsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).is_ok()
-        });
+    let zc = sys::tcp_socket().is_ok_and(|s| {
+        sys::setsockopt_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).is_ok()
+    });
     let mmap = bits & 1 << Method::Mmap as u32 != 0;
     set(&mut bits, Method::MsgZerocopy, zc && mmap);
     Capabilities { bits }

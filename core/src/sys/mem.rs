@@ -1,10 +1,14 @@
 //! Read-only file mappings for the `mmap` and `MSG_ZEROCOPY` methods.
 
 use std::io;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
-use super::cvt;
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, munmap};
+use nix::unistd::{SysconfVar, sysconf};
+
+use super::{counted, cvt};
 
 /// A read-only shared mapping of `[offset, offset + len)` of a file.
 ///
@@ -25,9 +29,10 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as usize } else { 4096 }
+    match sysconf(SysconfVar::PAGE_SIZE) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => 4096,
+    }
 }
 
 impl Mapping {
@@ -38,29 +43,25 @@ impl Mapping {
         let skew = (offset - aligned) as usize;
         let map_len = len
             .checked_add(skew)
+            .and_then(NonZeroUsize::new)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: a fresh mapping (addr NULL) touches no existing memory; args are validated by
-        // the kernel.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
+        // SAFETY: a fresh mapping (no address asked for) touches no existing memory; the kernel
+        // validates the rest.
+        let p = counted(unsafe {
+            mmap(
+                None,
                 map_len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_SHARED,
+                fd,
                 aligned as libc::off_t,
             )
-        };
-        super::count();
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        })?;
+        let map_len = map_len.get();
         // SAFETY: [p, p + map_len) is the mapping just created. The advice is only a hint.
-        let _ = cvt(unsafe { libc::madvise(p, map_len, libc::MADV_SEQUENTIAL) });
+        let _ = counted(unsafe { madvise(p, map_len, MmapAdvise::MADV_SEQUENTIAL) });
         Ok(Mapping {
-            base,
+            base: p.cast(),
             map_len,
             skew,
             len,
@@ -124,7 +125,6 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: base/map_len describe the mapping created in `new`, unmapped only here.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
-        super::count();
+        let _ = counted(unsafe { munmap(self.base.cast(), self.map_len) });
     }
 }

@@ -1,8 +1,20 @@
-//! The only place in the engine with `unsafe` and raw libc calls.
+//! The only place in the engine with `unsafe` and raw libc or nix calls.
 //!
-//! Each wrapper issues exactly one syscall through [`cvt`] (which also counts it, so a
-//! [`crate::Report`] can say how many syscalls a call issued) and returns `io::Result`.
-//! EINTR is returned to the caller, which decides whether to retry (see `transfer.rs`).
+//! Each wrapper issues exactly one syscall and passes its result through [`counted`] (nix
+//! calls) or [`cvt`] (the few raw libc calls), which count it, so a [`crate::Report`] can say
+//! how many syscalls a call issued, and return `io::Result`. EINTR is returned to the caller,
+//! which decides whether to retry (see `wait.rs`).
+//!
+//! nix wraps most calls safely. What stays on raw libc, and why:
+//! - `ioctl(FIONREAD)`, `ioctl(SIOCATMARK)`: nix only offers macros that generate `unsafe fn`s,
+//!   no less unsafe than the call itself.
+//! - `getsockopt`/`setsockopt` of a plain int: nix has typed options only, and none for
+//!   SO_ZEROCOPY, SO_DOMAIN or SO_COOKIE.
+//! - `pthread_atfork`, `sigpending`, `sigtimedwait`, and querying SIGPIPE's disposition
+//!   (nix's `sigaction` always installs one): not in nix.
+//! - `OwnedFd::from_raw_fd` after `fcntl(F_DUPFD_CLOEXEC)`: nix's `dup` has no close-on-exec.
+//! - the sends and writes from a file mapping (`mem.rs`): a `&[u8]` over a shared mapping of a
+//!   file that may shrink or be written would be unsound, so those pass raw pointers.
 #![allow(unsafe_code)]
 
 mod mem;
@@ -12,6 +24,16 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
+
+use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::memfd::MFdFlags;
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::sendfile::sendfile64;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::socket::{AddressFamily, MsgFlags, Shutdown, SockFlag, SockType};
+use nix::sys::time::TimeVal;
+use nix::unistd::Whence;
 
 pub use mem::Mapping;
 pub use zc::{ExternalBuffer, ZcCompletion, recv_zc_completions, send_zerocopy};
@@ -29,7 +51,13 @@ fn count() {
     SYSCALLS.with(|c| c.set(c.get() + 1));
 }
 
-/// Turns a libc return value of -1 into `io::Error::last_os_error()`, counting the call.
+/// Counts one syscall made through nix and turns its errno into an `io::Error`.
+fn counted<T>(r: nix::Result<T>) -> io::Result<T> {
+    count();
+    r.map_err(io::Error::from)
+}
+
+/// Turns a raw libc return value of -1 into `io::Error::last_os_error()`, counting the call.
 fn cvt<T: Copy + PartialEq + From<i8>>(ret: T) -> io::Result<T> {
     count();
     if ret == T::from(-1) {
@@ -44,31 +72,25 @@ pub const MAX_RW: usize = 0x7fff_f000;
 
 /// `fstat(2)`.
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: `st` is a valid out-pointer of the right type; fstat writes it fully on success.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded, so the struct is initialised (it was zeroed before anyway).
-    Ok(unsafe { st.assume_init() })
+    counted(nix::sys::stat::fstat(fd))
 }
 
 /// `fcntl(F_GETFL)`: the file status flags and access mode.
 pub fn get_fl(fd: BorrowedFd<'_>) -> io::Result<i32> {
-    // SAFETY: F_GETFL takes no pointer argument.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+    counted(fcntl(fd, FcntlArg::F_GETFL))
 }
 
 /// `fcntl(F_SETFL)`.
 pub fn set_fl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
-    // SAFETY: F_SETFL takes an int argument.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+    counted(fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_retain(flags)))).map(drop)
 }
 
 /// `fcntl(F_DUPFD_CLOEXEC)`: a new fd (the lowest free number) for the same open file
 /// description. The engine works on such duplicates of a caller's numbers so that a concurrent
 /// `close` of a number cannot redirect its reads or writes to a file that reused it.
 pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC only reads the fd number; an invalid one fails with EBADF.
-    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // The number is only resolved by this one syscall (see `borrow_raw`).
+    let new = counted(fcntl(borrow_raw(fd), FcntlArg::F_DUPFD_CLOEXEC(0)))?;
     // SAFETY: `new` is a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
@@ -97,31 +119,19 @@ pub fn at_urgent_mark(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// `recv(2)` with `flags` | MSG_DONTWAIT (never blocks).
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: i32) -> io::Result<usize> {
     let len = buf.len().min(MAX_RW);
-    // SAFETY: buf is valid for writes of `len` bytes (MSG_TRUNC discards without writing).
-    let n = cvt(unsafe {
-        libc::recv(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            len,
-            flags | libc::MSG_DONTWAIT,
-        )
-    })?;
-    Ok(n as usize)
+    let flags = MsgFlags::from_bits_retain(flags | libc::MSG_DONTWAIT);
+    counted(nix::sys::socket::recv(
+        fd.as_raw_fd(),
+        &mut buf[..len],
+        flags,
+    ))
 }
 
 /// `send(2)` with `flags` | MSG_NOSIGNAL.
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
     let len = buf.len().min(MAX_RW);
-    // SAFETY: buf is valid for reads of `len` bytes.
-    let n = cvt(unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            len,
-            flags | libc::MSG_NOSIGNAL,
-        )
-    })?;
-    Ok(n as usize)
+    let flags = MsgFlags::from_bits_retain(flags | libc::MSG_NOSIGNAL);
+    counted(nix::sys::socket::send(fd.as_raw_fd(), &buf[..len], flags))
 }
 
 /// `pthread_atfork(3)` with only a child handler: `f` runs in every child right after fork().
@@ -187,34 +197,33 @@ pub fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, val: i32) -> io
 
 /// `lseek(2)`.
 pub fn lseek(fd: BorrowedFd<'_>, off: i64, whence: i32) -> io::Result<u64> {
-    // SAFETY: no pointers.
-    cvt(unsafe { libc::lseek(fd.as_raw_fd(), off, whence) }).map(|p| p as u64)
+    let whence = match whence {
+        libc::SEEK_SET => Whence::SeekSet,
+        libc::SEEK_CUR => Whence::SeekCur,
+        libc::SEEK_END => Whence::SeekEnd,
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    counted(nix::unistd::lseek(fd, off, whence)).map(|p| p as u64)
 }
 
 /// `read(2)`, or `pread(2)` when `off` is given.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8], off: Option<u64>) -> io::Result<usize> {
     let len = buf.len().min(MAX_RW);
-    // SAFETY: buf is valid for writes of `len` bytes.
-    let n = cvt(unsafe {
-        match off {
-            Some(o) => libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), len, o as i64),
-            None => libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), len),
-        }
-    })?;
-    Ok(n as usize)
+    let buf = &mut buf[..len];
+    counted(match off {
+        Some(o) => nix::sys::uio::pread(fd, buf, o as i64),
+        None => nix::unistd::read(fd, buf),
+    })
 }
 
 /// `write(2)`, or `pwrite(2)` when `off` is given.
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8], off: Option<u64>) -> io::Result<usize> {
     let len = buf.len().min(MAX_RW);
-    // SAFETY: buf is valid for reads of `len` bytes.
-    let n = cvt(unsafe {
-        match off {
-            Some(o) => libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), len, o as i64),
-            None => libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), len),
-        }
-    })?;
-    Ok(n as usize)
+    let buf = &buf[..len];
+    counted(match off {
+        Some(o) => nix::sys::uio::pwrite(fd, buf, o as i64),
+        None => nix::unistd::write(fd, buf),
+    })
 }
 
 /// `sendfile(2)`: `off` None uses and advances `src`'s file position.
@@ -225,11 +234,7 @@ pub fn sendfile(
     len: usize,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
-    with_offsets(off, None, |p, _| {
-        // SAFETY: p is null or points to a live loff_t (see `with_offsets`).
-        cvt(unsafe { libc::sendfile(dst.as_raw_fd(), src.as_raw_fd(), p, len) })
-    })
-    .map(|n| n as usize)
+    with_offsets(off, None, |p, _| counted(sendfile64(dst, src, p, len)))
 }
 
 /// `copy_file_range(2)`: a `None` offset uses and advances that file's position.
@@ -242,10 +247,8 @@ pub fn copy_file_range(
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
     with_offsets(off_in, off_out, |pi, po| {
-        // SAFETY: pi/po are null or point to live loff_t values (see `with_offsets`).
-        cvt(unsafe { libc::copy_file_range(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, 0) })
+        counted(nix::fcntl::copy_file_range(src, pi, dst, po, len))
     })
-    .map(|n| n as usize)
 }
 
 /// `splice(2)` from `src` to `dst`; a `None` offset uses (and for files advances) that side's
@@ -259,34 +262,29 @@ pub fn splice(
     flags: u32,
 ) -> io::Result<usize> {
     let len = len.min(MAX_RW);
+    let flags = SpliceFFlags::from_bits_retain(flags);
     with_offsets(off_in, off_out, |pi, po| {
-        // SAFETY: pi/po are null or point to live loff_t values (see `with_offsets`).
-        cvt(unsafe { libc::splice(src.as_raw_fd(), pi, dst.as_raw_fd(), po, len, flags) })
+        counted(nix::fcntl::splice(src, pi, dst, po, len, flags))
     })
-    .map(|n| n as usize)
 }
 
 /// `tee(2)`: duplicates up to `len` bytes of the pipe `src` into the pipe `dst` without
 /// consuming them.
 pub fn tee(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: usize, flags: u32) -> io::Result<usize> {
-    // SAFETY: no pointers; both descriptors are borrowed for the call.
-    let n = cvt(unsafe { libc::tee(src.as_raw_fd(), dst.as_raw_fd(), len.min(MAX_RW), flags) })?;
-    Ok(n as usize)
+    let flags = SpliceFFlags::from_bits_retain(flags);
+    counted(nix::fcntl::tee(src, dst, len.min(MAX_RW), flags))
 }
 
-/// Calls `f` with `loff_t *` arguments for two optional offsets (null for `None`, else a
-/// pointer to a local copy that lives through the call) and stores back what the kernel
-/// advanced them to.
+/// Calls `f` with the kernel's signed `loff_t` form of two optional offsets (a local copy
+/// for each) and stores back what the kernel advanced them to.
 fn with_offsets<R>(
     a: Option<&mut u64>,
     b: Option<&mut u64>,
-    f: impl FnOnce(*mut libc::loff_t, *mut libc::loff_t) -> io::Result<R>,
+    f: impl FnOnce(Option<&mut i64>, Option<&mut i64>) -> io::Result<R>,
 ) -> io::Result<R> {
-    let mut va = a.as_ref().map(|o| **o as libc::loff_t);
-    let mut vb = b.as_ref().map(|o| **o as libc::loff_t);
-    let ptr =
-        |v: &mut Option<libc::loff_t>| v.as_mut().map_or(std::ptr::null_mut(), |x| x as *mut _);
-    let r = f(ptr(&mut va), ptr(&mut vb))?;
+    let mut va = a.as_ref().map(|o| **o as i64);
+    let mut vb = b.as_ref().map(|o| **o as i64);
+    let r = f(va.as_mut(), vb.as_mut())?;
     for (dst, v) in [(a, va), (b, vb)] {
         if let (Some(d), Some(v)) = (dst, v) {
             *d = v as u64;
@@ -300,56 +298,52 @@ pub use libc::{SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK};
 
 /// `pipe2(O_CLOEXEC)`: (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: fds has room for the two ints pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    counted(nix::unistd::pipe2(OFlag::O_CLOEXEC))
 }
 
 /// `fcntl(F_SETPIPE_SZ)`: returns the capacity actually set.
 pub fn set_pipe_size(fd: BorrowedFd<'_>, size: i32) -> io::Result<usize> {
-    // SAFETY: F_SETPIPE_SZ takes an int argument.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(|n| n as usize)
+    counted(fcntl(fd, FcntlArg::F_SETPIPE_SZ(size))).map(|n| n as usize)
 }
 
 /// `fcntl(F_GETPIPE_SZ)`.
 pub fn get_pipe_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
-    // SAFETY: no pointer argument.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }).map(|n| n as usize)
+    counted(fcntl(fd, FcntlArg::F_GETPIPE_SZ)).map(|n| n as usize)
 }
 
 /// `shutdown(SHUT_WR)`.
 pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: no pointers.
-    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
+    counted(nix::sys::socket::shutdown(fd.as_raw_fd(), Shutdown::Write))
 }
 
 /// Readiness wanted from / reported by [`poll`].
 pub use libc::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI};
 
-/// `poll(2)` on up to a few fds. `timeout` None waits forever. Returns the revents per fd.
+/// `poll(2)` on up to four fds (no fds: a sleep). `timeout` None waits forever. Returns the
+/// revents per fd.
 pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Result<[i16; 4]> {
-    let mut pfds = [libc::pollfd {
-        fd: -1,
-        events: 0,
-        revents: 0,
-    }; 4];
-    let n = fds.len().min(4);
-    for (slot, (fd, ev)) in pfds.iter_mut().zip(fds) {
-        slot.fd = fd.as_raw_fd();
-        slot.events = *ev;
-    }
-    let ms: libc::c_int = match timeout {
-        None => -1,
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
         // Round up so a 0.4 ms deadline does not become a busy 0 ms poll.
-        Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int,
+        Some(d) => PollTimeout::try_from(d.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX),
     };
-    // SAFETY: pfds holds `n` initialised pollfd structs.
-    cvt(unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, ms) })?;
     let mut out = [0i16; 4];
-    for (o, p) in out.iter_mut().zip(&pfds) {
-        *o = p.revents;
+    let Some(&(first, _)) = fds.first() else {
+        counted(nix::poll::poll(&mut [], timeout))?;
+        return Ok(out);
+    };
+    let n = fds.len().min(4);
+    // Slots past `n` repeat the first fd so that the array needs no placeholder descriptor;
+    // only the first `n` are polled.
+    let mut pfds: [PollFd<'_>; 4] = std::array::from_fn(|i| {
+        let (fd, events) = fds.get(i).copied().unwrap_or((first, 0));
+        PollFd::new(fd, PollFlags::from_bits_retain(events))
+    });
+    counted(nix::poll::poll(&mut pfds[..n], timeout))?;
+    for (o, p) in out.iter_mut().zip(&pfds[..n]) {
+        // Only flags nix knows are asked for, so the kernel reports no others; were it to,
+        // POLLERR makes the caller retry its call and meet the real condition there.
+        *o = p.revents().map_or(POLLERR, |r| r.bits());
     }
     Ok(out)
 }
@@ -364,32 +358,18 @@ pub fn sigpipe_ignored() -> io::Result<bool> {
     Ok(old.sa_sigaction == libc::SIG_IGN)
 }
 
-fn sigpipe_set() -> libc::sigset_t {
-    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: set is valid storage for a sigset_t; sigemptyset/sigaddset only write it.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
-        set.assume_init()
-    }
+fn sigpipe_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    set
 }
 
 /// Blocks SIGPIPE on the calling thread. Returns (was it blocked already, was it pending).
 pub fn block_sigpipe() -> io::Result<(bool, bool)> {
-    let set = sigpipe_set();
-    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: both pointers are valid sigset_t storage.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, old.as_mut_ptr()) };
-    count();
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    // SAFETY: pthread_sigmask succeeded and wrote `old`.
-    let old = unsafe { old.assume_init() };
-    // SAFETY: `old` is an initialised sigset_t.
-    let was_blocked = unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+    let old = counted(sigpipe_set().thread_swap_mask(SigmaskHow::SIG_BLOCK))?;
+    let was_blocked = old.contains(Signal::SIGPIPE);
     let mut pend = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: pend is valid storage for sigpending to write.
+    // SAFETY: pend is valid storage for sigpending (not in nix) to write.
     cvt(unsafe { libc::sigpending(pend.as_mut_ptr()) })?;
     // SAFETY: sigpending succeeded and wrote `pend`.
     let was_pending = unsafe { libc::sigismember(pend.as_ptr(), libc::SIGPIPE) } == 1;
@@ -403,41 +383,37 @@ pub fn consume_sigpipe() {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: valid set and timespec; a null siginfo is allowed. EAGAIN (none pending) is fine.
-    let _ = cvt(unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) });
+    // SAFETY: valid set and timespec; a null siginfo is allowed. EAGAIN (none pending) is
+    // fine. sigtimedwait is not in nix.
+    let _ = cvt(unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) });
 }
 
 /// Unblocks SIGPIPE on the calling thread.
 pub fn unblock_sigpipe() {
-    let set = sigpipe_set();
-    // SAFETY: valid set; a null old-set pointer is allowed.
-    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
-    count();
+    let _ = counted(sigpipe_set().thread_unblock());
 }
 
 /// `memfd_create(2)` (used by the capability probe; no file system needed).
 pub fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    // SAFETY: name is a valid NUL-terminated string.
-    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
-    // SAFETY: fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    counted(nix::sys::memfd::memfd_create(name, MFdFlags::MFD_CLOEXEC))
 }
 
-/// `socket(2)` with SOCK_CLOEXEC.
-pub fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
-    // SAFETY: no pointers.
-    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// A TCP socket (IPv4, else IPv6) with SOCK_CLOEXEC, unconnected (used by the probe).
+pub fn tcp_socket() -> io::Result<OwnedFd> {
+    let tcp = |family| {
+        counted(nix::sys::socket::socket(
+            family,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        ))
+    };
+    tcp(AddressFamily::Inet).or_else(|_| tcp(AddressFamily::Inet6))
 }
 
 /// `getrusage(RUSAGE_SELF)`: (user, system) CPU time of the whole process.
 pub fn process_cpu_time() -> io::Result<(Duration, Duration)> {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: ru is valid storage for getrusage to write.
-    cvt(unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) })?;
-    // SAFETY: getrusage succeeded and wrote `ru`.
-    let ru = unsafe { ru.assume_init() };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    Ok((tv(ru.ru_utime), tv(ru.ru_stime)))
+    let ru = counted(getrusage(UsageWho::RUSAGE_SELF))?;
+    let tv = |t: TimeVal| Duration::new(t.tv_sec() as u64, (t.tv_usec() as u32) * 1000);
+    Ok((tv(ru.user_time()), tv(ru.system_time())))
 }

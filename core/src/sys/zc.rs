@@ -4,7 +4,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::cvt;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+
+use super::counted;
+
+const ZEROCOPY: MsgFlags = MsgFlags::from_bits_retain(libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL);
 
 /// One completion notification: kernel send ids `lo..=hi` finished; `copied` when the kernel
 /// fell back to copying the data (SO_EE_CODE_ZEROCOPY_COPIED), as it always does on loopback.
@@ -35,16 +39,11 @@ const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
 /// `msg_zerocopy` method hold it).
 pub fn send_zerocopy(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let len = buf.len().min(super::MAX_RW);
-    // SAFETY: buf is valid for reads of `len` bytes for the call.
-    let n = cvt(unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            len,
-            libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL,
-        )
-    })?;
-    Ok(n as usize)
+    counted(nix::sys::socket::send(
+        fd.as_raw_fd(),
+        &buf[..len],
+        ZEROCOPY,
+    ))
 }
 
 /// Memory owned by a foreign caller (C, Java) that the kernel may read until a completion.
@@ -80,64 +79,46 @@ impl ExternalBuffer {
     /// `send(MSG_ZEROCOPY)` of the bytes from `at` to the end.
     pub fn send_zerocopy_from(&self, fd: BorrowedFd<'_>, at: usize) -> io::Result<usize> {
         let len = (self.len - at.min(self.len)).min(super::MAX_RW);
-        // SAFETY: [ptr + at, ptr + at + len) is inside the buffer the creator vouched for.
-        let n = cvt(unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                self.ptr.add(at).cast(),
-                len,
-                libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL,
-            )
-        })?;
-        Ok(n as usize)
+        // SAFETY: [ptr + at, ptr + at + len) is inside the buffer the creator vouched for:
+        // readable and unchanged while the kernel may read it.
+        let buf = unsafe { std::slice::from_raw_parts(self.ptr.add(at), len) };
+        send_zerocopy(fd, buf)
     }
 }
 
 /// Reads completions from the socket's error queue without waiting, appending them to `out`.
 /// Returns how many messages were read. Non-zerocopy error-queue messages are skipped.
 pub fn recv_zc_completions(fd: BorrowedFd<'_>, out: &mut Vec<ZcCompletion>) -> io::Result<usize> {
+    // Room for one IP_RECVERR / IPV6_RECVERR record with its offender address.
+    let mut control = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+    let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
     let mut read = 0;
     loop {
-        // Room for one cmsg with a sock_extended_err (plus its offender address).
-        let mut control = [0u64; 16];
-        // SAFETY: an all-zero msghdr is a valid "no name, no iov" header.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
-        // SAFETY: msg points to valid control storage of the length given.
-        let r = cvt(unsafe {
-            libc::recvmsg(
-                fd.as_raw_fd(),
-                &mut msg,
-                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-            )
-        });
-        match r {
-            Ok(_) => {}
+        let msg = match counted(recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut [],
+            Some(&mut control),
+            flags,
+        )) {
+            Ok(msg) => msg,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(read),
             Err(e) => return Err(e),
-        }
+        };
         read += 1;
-        // SAFETY: msg was filled by recvmsg; CMSG_* walk the control buffer it describes.
-        unsafe {
-            let mut cm = libc::CMSG_FIRSTHDR(&msg);
-            while !cm.is_null() {
-                let c = &*cm;
-                let ip = (c.cmsg_level == libc::SOL_IP && c.cmsg_type == libc::IP_RECVERR)
-                    || (c.cmsg_level == libc::SOL_IPV6 && c.cmsg_type == libc::IPV6_RECVERR);
-                if ip {
-                    let ee = std::ptr::read_unaligned(
-                        libc::CMSG_DATA(cm).cast::<libc::sock_extended_err>(),
-                    );
-                    if ee.ee_errno == 0 && ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY {
-                        out.push(ZcCompletion {
-                            lo: ee.ee_info,
-                            hi: ee.ee_data,
-                            copied: ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0,
-                        });
-                    }
-                }
-                cm = libc::CMSG_NXTHDR(&msg, cm);
+        // A truncated control message (it never is, with the room above) holds no record.
+        let Ok(cmsgs) = msg.cmsgs() else { continue };
+        for cmsg in cmsgs {
+            let ee = match cmsg {
+                ControlMessageOwned::Ipv4RecvErr(ee, _)
+                | ControlMessageOwned::Ipv6RecvErr(ee, _) => ee,
+                _ => continue,
+            };
+            if ee.ee_errno == 0 && ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY {
+                out.push(ZcCompletion {
+                    lo: ee.ee_info,
+                    hi: ee.ee_data,
+                    copied: ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0,
+                });
             }
         }
     }
