@@ -4,6 +4,7 @@
 //! `MSG_ZEROCOPY` and plain `read`/`write` for the pair of descriptors it is given, falls back at
 //! run time without losing or duplicating a byte, and returns a [`Report`] of what it did.
 //! [`relay`] splices two stream sockets into each other until both directions end.
+//! [`send_parts`] sends a whole response (bytes and file ranges, in order) in one call.
 //! [`ZeroCopySender`] streams caller buffers with `MSG_ZEROCOPY`, holding each until the
 //! kernel's completion.
 //!
@@ -23,6 +24,7 @@ mod job;
 mod mechanism;
 mod method;
 mod options;
+mod parts;
 mod pipe;
 mod plan;
 mod relay;
@@ -38,6 +40,7 @@ pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use fd::{FdInfo, FdKind, classify};
 pub use method::Method;
 pub use options::{InterruptHook, Options, RelayOptions};
+pub use parts::{Part, PartsOptions, RawPart, send_parts, send_parts_fds};
 #[doc(hidden)]
 pub use pipe::pooled as pooled_pipes;
 pub use relay::{RelayError, relay, relay_fds};

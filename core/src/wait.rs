@@ -74,6 +74,15 @@ impl Waiter {
         Ok(Some(d - now))
     }
 
+    /// What is left of the call's timeout, for a nested call that takes its own: `None`
+    /// (forever), zero (never wait), the time to the deadline, or TimedOut once it passed.
+    pub(crate) fn remaining_timeout(&self) -> Result<Option<Duration>> {
+        if self.zero {
+            return Ok(Some(Duration::ZERO));
+        }
+        self.time_left()
+    }
+
     /// EINTR (or a short blocking write, which is how a signal shows after some progress):
     /// stop with EINTR if the host's hook says so.
     pub(crate) fn interrupted(&mut self) -> Result<()> {

@@ -21,7 +21,7 @@ mod mem;
 mod zc;
 
 use std::cell::Cell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -133,6 +133,28 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
     let flags = MsgFlags::from_bits_retain(flags | libc::MSG_NOSIGNAL);
     counted(nix::sys::socket::send(fd.as_raw_fd(), &buf[..len], flags))
 }
+
+/// `sendmsg(2)` of several buffers in order, with `flags` | MSG_NOSIGNAL (one syscall for a
+/// run of byte parts; MSG_MORE keeps a short run for the next send's segment).
+pub fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], flags: i32) -> io::Result<usize> {
+    let flags = MsgFlags::from_bits_retain(flags | libc::MSG_NOSIGNAL);
+    let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+    counted(nix::sys::socket::sendmsg::<()>(
+        fd.as_raw_fd(),
+        bufs,
+        &[],
+        flags,
+        None,
+    ))
+}
+
+/// `writev(2)`: [`send_vectored`] for descriptors that are not sockets (pipes, files).
+pub fn write_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    counted(nix::sys::uio::writev(fd, &bufs[..bufs.len().min(IOV_MAX)]))
+}
+
+/// The kernel's limit on buffers per vectored call (UIO_MAXIOV).
+pub const IOV_MAX: usize = 1024;
 
 /// `pthread_atfork(3)` with only a child handler: `f` runs in every child right after fork().
 /// Returns whether it was registered (it fails only with ENOMEM).

@@ -636,3 +636,58 @@ pub fn thread_cpu() -> Duration {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
+
+// ---------------------------------------------------------------------------------------------
+// TCP state
+
+/// Segments the socket has sent so far (`TCP_INFO` `tcpi_segs_out`).
+pub fn segs_out(fd: impl AsFd) -> u32 {
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info`/`len` describe valid storage for the kernel to fill.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+    // SAFETY: getsockopt succeeded and wrote (a prefix of) the zeroed struct.
+    unsafe { info.assume_init() }.tcpi_segs_out
+}
+
+/// An int socket option.
+pub fn sockopt(fd: impl AsFd, level: i32, name: i32) -> i32 {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v`/`len` describe valid storage for one int.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", io::Error::last_os_error());
+    v
+}
+
+/// Sets an int socket option.
+pub fn set_sockopt(fd: impl AsFd, level: i32, name: i32, v: i32) {
+    // SAFETY: `v` is a valid int for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            (&raw const v).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", io::Error::last_os_error());
+}

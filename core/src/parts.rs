@@ -1,0 +1,411 @@
+//! A whole response in one call: an ordered list of byte buffers and file ranges sent to one
+//! descriptor (an HTTP status line and headers + a file range + a trailer; a broker's header +
+//! record batches from a segment file).
+//!
+//! Sent piece by piece, each part costs a call, its syscalls and, on TCP, usually a segment of
+//! its own. Here:
+//! - consecutive byte parts go out in one `sendmsg`, with MSG_MORE when more parts follow, so
+//!   a 200-byte header and a 4 KiB file leave as one segment;
+//! - a file part followed by more parts is sent inside one TCP_CORK window (`sendfile` has no
+//!   MSG_MORE), after which the socket's cork state is what it was;
+//! - file parts go through [`crate::transfer`]: the same method choice, fallbacks and waits.
+//!
+//! The response has one deadline and one byte count. WouldBlock, TimedOut and errors carry the
+//! bytes of the response delivered so far; [`PartsOptions::skip`] resumes from there. Every
+//! file range is checked against its file's size before the first byte goes out (a response
+//! with a short body would be malformed), and a file that shrinks during the call ends it.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::fd;
+use crate::method::Method;
+use crate::options::{InterruptHook, Options};
+use crate::report::Report;
+use crate::sigpipe::SigpipeGuard;
+use crate::sys;
+use crate::transfer::transfer;
+use crate::wait::{NonblockGuard, Waiter};
+
+/// One piece of a response.
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    /// Bytes from memory (a header, a boundary, a trailer).
+    Bytes(&'a [u8]),
+    /// `len` bytes of a regular file from `offset` (the file's position is not used or moved).
+    File {
+        /// The file.
+        fd: BorrowedFd<'a>,
+        /// Where the range starts.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+impl Part<'_> {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Part::Bytes(b) => b.len() as u64,
+            Part::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`Part`] with a raw descriptor number, for the bindings ([`send_parts_fds`]).
+#[derive(Clone, Copy, Debug)]
+pub enum RawPart<'a> {
+    /// Bytes from memory.
+    Bytes(&'a [u8]),
+    /// A file range.
+    File {
+        /// The file's descriptor number.
+        fd: RawFd,
+        /// Where the range starts.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+/// How to send a response. `PartsOptions::default()` waits as long as it takes, from byte 0.
+#[derive(Clone, Default)]
+pub struct PartsOptions {
+    /// One deadline for the whole response; `None` waits, zero never waits (WouldBlock).
+    pub timeout: Option<Duration>,
+    /// Called on EINTR; see [`InterruptHook`].
+    pub on_interrupt: Option<InterruptHook>,
+    /// See [`Options::host_ignores_sigpipe`].
+    pub host_ignores_sigpipe: bool,
+    /// Bytes of this response an earlier call already delivered (the `bytes` of its error):
+    /// the call starts right after them.
+    pub skip: u64,
+}
+
+impl std::fmt::Debug for PartsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartsOptions")
+            .field("timeout", &self.timeout)
+            .field("on_interrupt", &self.on_interrupt.is_some())
+            .field("host_ignores_sigpipe", &self.host_ignores_sigpipe)
+            .field("skip", &self.skip)
+            .finish()
+    }
+}
+
+/// Sends `parts` in order to `dst` (a stream socket; a pipe or a file works too) and reports
+/// the bytes delivered, which on error is where a call with [`PartsOptions::skip`] resumes.
+///
+/// Errors before any byte moves: a file range past its file's end, or a `skip` past the
+/// response's end, is InvalidArgument; a file part that is not a regular file is Unsupported.
+/// The report's `method` is the one that moved the last file bytes (ReadWrite when only byte
+/// parts moved).
+pub fn send_parts(dst: impl AsFd, parts: &[Part<'_>], opts: &PartsOptions) -> Result<Report> {
+    let dst = dst.as_fd();
+    let start = sys::syscalls();
+    let mut report = Report::default();
+    let result = run(dst, parts, opts, &mut report);
+    report.syscalls = sys::syscalls() - start;
+    match result {
+        Ok(()) => Ok(report),
+        Err(e) => Err(e.with_report(report)),
+    }
+}
+
+/// [`send_parts`] on raw descriptor numbers, for the bindings.
+///
+/// Each number is resolved once, by duplicating it before the first byte moves (as
+/// [`crate::transfer_fds`] does), so another thread closing a number during the call cannot
+/// redirect any part of the response. Negative numbers are InvalidArgument; a number that is
+/// not open is Os(EBADF).
+pub fn send_parts_fds(dst: RawFd, parts: &[RawPart<'_>], opts: &PartsOptions) -> Result<Report> {
+    let numbers: Vec<RawFd> = std::iter::once(dst)
+        .chain(parts.iter().filter_map(|p| match p {
+            RawPart::File { fd, .. } => Some(*fd),
+            RawPart::Bytes(_) => None,
+        }))
+        .collect();
+    if let Some(n) = numbers.iter().find(|n| **n < 0) {
+        return Err(Error::invalid(format!("negative file descriptor ({n})")));
+    }
+    let mut pinned: Vec<(RawFd, OwnedFd)> = Vec::with_capacity(numbers.len());
+    for &n in &numbers {
+        if pinned.iter().any(|(m, _)| *m == n) {
+            continue;
+        }
+        let dup = sys::dup(n)?;
+        // The lowest free number is one of the call's own only if that number was not open.
+        if numbers.contains(&dup.as_raw_fd()) {
+            return Err(Error::from_errno(libc::EBADF));
+        }
+        pinned.push((n, dup));
+    }
+    let pin = |n: RawFd| {
+        pinned
+            .iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, fd)| fd.as_fd())
+            .ok_or_else(|| Error::from_errno(libc::EBADF))
+    };
+    let parts = parts
+        .iter()
+        .map(|p| {
+            Ok(match *p {
+                RawPart::Bytes(b) => Part::Bytes(b),
+                RawPart::File { fd, offset, len } => Part::File {
+                    fd: pin(fd)?,
+                    offset,
+                    len,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    send_parts(pin(dst)?, &parts, opts)
+}
+
+fn run(
+    dst: BorrowedFd<'_>,
+    parts: &[Part<'_>],
+    opts: &PartsOptions,
+    report: &mut Report,
+) -> Result<()> {
+    check(parts, opts.skip)?;
+    let todo = after_skip(parts, opts.skip);
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let waiter = Waiter::new(opts.timeout, opts.on_interrupt.clone());
+    // The destination is only classified when something depends on its kind: a deadline (it
+    // must not block inside a syscall) or a file part with more after it (the cork window).
+    let file_then_more = todo[..todo.len() - 1]
+        .iter()
+        .any(|(_, p)| matches!(p, Part::File { .. }));
+    let info = (waiter.bounded() || file_then_more)
+        .then(|| fd::classify(dst))
+        .transpose()?;
+    let _nonblock = match &info {
+        Some(i) => NonblockGuard::for_call(dst, i, &waiter)?,
+        None => None,
+    };
+    let _cork = match &info {
+        Some(i) if i.is_tcp() && file_then_more => Cork::on(dst)?,
+        _ => None,
+    };
+    let mut sigpipe = (!opts.host_ignores_sigpipe).then(SigpipeGuard::new);
+    let mut out = Out {
+        dst,
+        waiter,
+        socket: true,
+        hook: opts.on_interrupt.clone(),
+        report,
+        file_moved: false,
+    };
+    let result = out.send_all(&todo);
+    if let (Some(g), Err(e)) = (sigpipe.as_mut(), &result) {
+        g.saw_epipe = e.errno() == Some(libc::EPIPE);
+    }
+    if !out.file_moved && out.report.bytes > 0 {
+        out.report.method = Method::ReadWrite;
+    }
+    result
+}
+
+/// Checks every part before a byte moves: file ranges inside regular files, lengths that add
+/// up, `skip` inside the response.
+fn check(parts: &[Part<'_>], skip: u64) -> Result<()> {
+    let mut total: u64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if let Part::File { fd, offset, len } = *p {
+            let end = offset
+                .checked_add(len)
+                .filter(|e| *e <= i64::MAX as u64)
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "part {i}: offset {offset} + length {len} overflows"
+                    ))
+                })?;
+            let st = sys::fstat(fd)?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(Error::unsupported(format!(
+                    "part {i}: a file part must be a regular file"
+                )));
+            }
+            let size = st.st_size as u64;
+            if end > size {
+                return Err(Error::invalid(format!(
+                    "part {i}: range {offset}..{end} is past the end of its file ({size} bytes)"
+                )));
+            }
+        }
+        total = total
+            .checked_add(p.len())
+            .ok_or_else(|| Error::invalid("the parts' lengths overflow"))?;
+    }
+    if skip > total {
+        return Err(Error::invalid(format!(
+            "skip {skip} is past the end of the response ({total} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// The non-empty parts left after the first `skip` bytes, with their indexes in `parts`.
+fn after_skip<'a>(parts: &[Part<'a>], mut skip: u64) -> Vec<(usize, Part<'a>)> {
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let len = p.len();
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        out.push((
+            i,
+            match *p {
+                Part::Bytes(b) => Part::Bytes(&b[skip as usize..]),
+                Part::File { fd, offset, len } => Part::File {
+                    fd,
+                    offset: offset + skip,
+                    len: len - skip,
+                },
+            },
+        ));
+        skip = 0;
+    }
+    out
+}
+
+/// The sending side of one call.
+struct Out<'a, 'r> {
+    dst: BorrowedFd<'a>,
+    waiter: Waiter,
+    /// `sendmsg` until the destination says it is not a socket, then `writev`.
+    socket: bool,
+    hook: Option<InterruptHook>,
+    report: &'r mut Report,
+    file_moved: bool,
+}
+
+impl Out<'_, '_> {
+    fn send_all(&mut self, todo: &[(usize, Part<'_>)]) -> Result<()> {
+        let mut i = 0;
+        while i < todo.len() {
+            match todo[i].1 {
+                Part::Bytes(_) => {
+                    let end = todo[i..]
+                        .iter()
+                        .position(|(_, p)| !matches!(p, Part::Bytes(_)))
+                        .map_or(todo.len(), |k| i + k);
+                    let mut bufs: Vec<IoSlice<'_>> = todo[i..end]
+                        .iter()
+                        .filter_map(|(_, p)| match p {
+                            Part::Bytes(b) => Some(IoSlice::new(b)),
+                            Part::File { .. } => None,
+                        })
+                        .collect();
+                    self.send_bytes(&mut bufs, end < todo.len())?;
+                    i = end;
+                }
+                Part::File { fd, offset, len } => {
+                    self.send_file(todo[i].0, fd, offset, len)?;
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One run of byte parts, as few `sendmsg` calls as the socket buffer allows.
+    fn send_bytes(&mut self, bufs: &mut [IoSlice<'_>], more: bool) -> Result<()> {
+        let flags = if more { libc::MSG_MORE } else { 0 };
+        let mut bufs = bufs;
+        while !bufs.is_empty() {
+            self.waiter.checkpoint()?;
+            let r = if self.socket {
+                sys::send_vectored(self.dst, bufs, flags)
+            } else {
+                sys::write_vectored(self.dst, bufs)
+            };
+            match r {
+                Ok(0) => return Err(Error::from_errno(libc::EIO)),
+                Ok(n) => {
+                    self.report.bytes += n as u64;
+                    self.waiter.progressed();
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::ENOTSOCK) if self.socket => self.socket = false,
+                    Some(libc::EINTR) => self.waiter.interrupted()?,
+                    Some(libc::EAGAIN) => {
+                        self.waiter.poll(&[(self.dst, sys::POLLOUT)])?;
+                    }
+                    _ => return Err(e.into()),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// One file range through `transfer`, within what is left of the deadline.
+    fn send_file(&mut self, index: usize, fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()> {
+        let opts = Options {
+            offset: Some(offset),
+            count: Some(len),
+            timeout: self.waiter.remaining_timeout()?,
+            on_interrupt: self.hook.clone(),
+            // The SIGPIPE guard covers the whole response.
+            host_ignores_sigpipe: true,
+            ..Options::default()
+        };
+        let r = transfer(fd, self.dst, &opts);
+        let part = match &r {
+            Ok(r) => r,
+            Err(e) => &e.report,
+        };
+        self.report.bytes += part.bytes;
+        self.report.fallbacks.extend(part.fallbacks.iter().cloned());
+        if part.bytes > 0 {
+            self.report.method = part.method;
+            self.file_moved = true;
+            self.waiter.progressed();
+        }
+        let moved = r?.bytes;
+        if moved < len {
+            return Err(Error::invalid(format!(
+                "part {index}: its file ended {moved} bytes into the {len}-byte range at offset \
+                 {offset} (the file shrank during the call)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// TCP_CORK on for the call (a file part must not push a partial segment before the parts
+/// after it), off again on drop; a socket the caller corked stays corked.
+struct Cork<'a> {
+    fd: BorrowedFd<'a>,
+}
+
+impl<'a> Cork<'a> {
+    fn on(fd: BorrowedFd<'a>) -> Result<Option<Cork<'a>>> {
+        if sys::getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_CORK)? != 0 {
+            return Ok(None);
+        }
+        sys::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_CORK, 1)?;
+        Ok(Some(Cork { fd }))
+    }
+}
+
+impl Drop for Cork<'_> {
+    fn drop(&mut self) {
+        // Uncorking pushes what is queued; it cannot fail on a socket that was corked.
+        let _ = sys::setsockopt_int(self.fd, libc::IPPROTO_TCP, libc::TCP_CORK, 0);
+    }
+}
