@@ -186,6 +186,34 @@ typedef struct zcopy_report {
 } zcopy_report;
 
 /**
+ * One piece of a response for `zcopy_send_parts`: bytes from memory or a range of a file.
+ * Fixed size (32 bytes on 64-bit targets); fields are plain integers and a pointer.
+ */
+typedef struct zcopy_part {
+    /**
+     * A bytes part: the bytes (may be NULL only when `len` is 0). A file part: ignored.
+     */
+    const uint8_t *data;
+    /**
+     * -1 for a bytes part; otherwise the descriptor of a regular file to send a range of
+     * (borrowed for the call; its file position is neither used nor moved).
+     */
+    int32_t fd;
+    /**
+     * Reserved: must be 0.
+     */
+    uint32_t reserved;
+    /**
+     * A file part: where the range starts (>= 0). A bytes part: must be 0.
+     */
+    int64_t offset;
+    /**
+     * Bytes in the part.
+     */
+    uint64_t len;
+} zcopy_part;
+
+/**
  * What `zcopy_relay` did. Written whenever the pointer is non-NULL, on every status.
  */
 typedef struct zcopy_relay_report {
@@ -282,6 +310,47 @@ enum zcopy_status zcopy_transfer(int src_fd,
                                  int dst_fd,
                                  const struct zcopy_options *opts,
                                  struct zcopy_report *report);
+
+/**
+ * Sends `nparts` parts in order to `dst_fd` (a stream socket; a pipe or a file works too):
+ * a whole response — status line and headers, file ranges, boundaries, trailers — in one call.
+ *
+ * Consecutive bytes parts go out in one `sendmsg`; every part but the last is sent with
+ * MSG_MORE (on TCP a file part followed by more parts is sent inside one TCP_CORK window, and
+ * the socket's own cork state is what it was after the call), so a 200-byte header and a
+ * 4 KiB file leave as one TCP segment. File parts use the same methods and fallbacks as
+ * `zcopy_transfer`. All descriptors are borrowed (duplicated for the call, never closed; their
+ * status flags are unchanged afterwards).
+ *
+ * One deadline (`timeout_ms`: -1 waits, 0 never waits) covers the whole response, and
+ * `report->bytes` counts the bytes of the response that reached `dst_fd` on every status: after
+ * `ZCOPY_STATUS_WOULD_BLOCK`, `ZCOPY_STATUS_TIMED_OUT` or an error, call again with
+ * `skip` = the sum of the earlier calls' `bytes` to send the rest.
+ *
+ * Checked before any byte moves: `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative `dst_fd`, a
+ * part with `fd < -1`, `offset < 0`, a bytes part with a non-zero `offset`, a non-zero
+ * `reserved` or `flags`, a file range past its file's end (the response would be malformed),
+ * `skip` past the response's end; `ZCOPY_STATUS_UNSUPPORTED` for a file part that is not a
+ * regular file; `ZCOPY_STATUS_OS` with EBADF for a descriptor that is not open;
+ * `ZCOPY_STATUS_NULL_PARAMETER` for `parts` NULL with `nparts` > 0, or a bytes part with
+ * `data` NULL and `len` > 0. A file that shrinks during the call ends it with
+ * `ZCOPY_STATUS_INVALID_ARGUMENT` and the bytes sent. A closed peer is `ZCOPY_STATUS_OS`
+ * (EPIPE or ECONNRESET) and never kills the process with SIGPIPE.
+ *
+ * Threading: any thread, many at once (on different destinations).
+ *
+ * # Safety
+ * `parts` is NULL (with `nparts` 0) or points to `nparts` readable `zcopy_part`s; each bytes
+ * part's `data` points to `len` readable bytes; all stay valid and unchanged for the call.
+ * `report` is NULL or points to writable memory for one `zcopy_report`.
+ */
+enum zcopy_status zcopy_send_parts(int dst_fd,
+                                   const struct zcopy_part *parts,
+                                   size_t nparts,
+                                   uint64_t skip,
+                                   int64_t timeout_ms,
+                                   uint32_t flags,
+                                   struct zcopy_report *report);
 
 /**
  * Relays two connected stream sockets (TCP or Unix) into each other, in both directions,

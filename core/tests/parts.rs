@@ -178,7 +178,9 @@ fn bad_parts_are_refused_before_any_byte() {
         len: 10,
     }];
     assert_eq!(
-        send_parts(&tx, &overflow, &opts).expect_err("overflow").code(),
+        send_parts(&tx, &overflow, &opts)
+            .expect_err("overflow")
+            .code(),
         ErrorCode::InvalidArgument
     );
     let skip = PartsOptions {

@@ -10,10 +10,13 @@
 #![allow(non_camel_case_types)]
 
 // cbindgen writes items in the order it reads the modules; the blank lines keep rustfmt from
-// sorting them, so the header reads types, transfer, relay, sender, then the small queries.
+// sorting them, so the header reads types, transfer, parts, relay, sender, then the small
+// queries.
 mod types;
 
 mod transfer;
+
+mod parts;
 
 mod relay;
 
@@ -24,6 +27,7 @@ mod info;
 mod status;
 
 pub use info::{zcopy_capabilities, zcopy_method_name, zcopy_status_name, zcopy_version};
+pub use parts::zcopy_send_parts;
 pub use relay::{zcopy_relay, zcopy_relay_with_timeout};
 pub use sender::{
     zcopy_sender, zcopy_sender_close, zcopy_sender_free, zcopy_sender_get_stats, zcopy_sender_new,
@@ -31,6 +35,6 @@ pub use sender::{
 };
 pub use transfer::{zcopy_options_init, zcopy_transfer};
 pub use types::{
-    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_TO_EOF, zcopy_method, zcopy_options, zcopy_relay_report,
-    zcopy_report, zcopy_sender_stats, zcopy_status,
+    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_TO_EOF, zcopy_method, zcopy_options, zcopy_part,
+    zcopy_relay_report, zcopy_report, zcopy_sender_stats, zcopy_status,
 };

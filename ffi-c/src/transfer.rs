@@ -71,7 +71,8 @@ fn options(raw: &RawOptions) -> Result<Options, Failure> {
     })
 }
 
-fn report_of(r: &Report, os_errno: i32) -> zcopy_report {
+/// The C report of a core report (`os_errno` for `ZCOPY_STATUS_OS`, else 0).
+pub(crate) fn report_of(r: &Report, os_errno: i32) -> zcopy_report {
     zcopy_report {
         bytes: r.bytes,
         method: r.method.into(),

@@ -104,6 +104,24 @@ pub struct zcopy_report {
     pub zc_pending: u64,
 }
 
+/// One piece of a response for `zcopy_send_parts`: bytes from memory or a range of a file.
+/// Fixed size (32 bytes on 64-bit targets); fields are plain integers and a pointer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct zcopy_part {
+    /// A bytes part: the bytes (may be NULL only when `len` is 0). A file part: ignored.
+    pub data: *const u8,
+    /// -1 for a bytes part; otherwise the descriptor of a regular file to send a range of
+    /// (borrowed for the call; its file position is neither used nor moved).
+    pub fd: i32,
+    /// Reserved: must be 0.
+    pub reserved: u32,
+    /// A file part: where the range starts (>= 0). A bytes part: must be 0.
+    pub offset: i64,
+    /// Bytes in the part.
+    pub len: u64,
+}
+
 /// What `zcopy_relay` did. Written whenever the pointer is non-NULL, on every status.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

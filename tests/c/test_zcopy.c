@@ -1193,6 +1193,183 @@ static bool test_flags_preserved(void) {
     return true;
 }
 
+/* ---------------------------------------------------------------- send_parts */
+
+static zcopy_part bytes_part(const void *data, size_t len) {
+    zcopy_part p = {(const uint8_t *)data, -1, 0, 0, (uint64_t)len};
+    return p;
+}
+
+static zcopy_part file_part(int fd, int64_t offset, uint64_t len) {
+    zcopy_part p = {NULL, fd, 0, offset, len};
+    return p;
+}
+
+/* TCP_INFO's tcpi_segs_out (Linux 4.2+), at its fixed offset in the kernel's struct tcp_info:
+ * glibc's <netinet/tcp.h> stops before it and <linux/tcp.h> clashes with that header. */
+#define TCPI_SEGS_OUT_OFFSET 136
+static uint32_t segs_out(int fd) {
+    unsigned char ti[256];
+    socklen_t len = sizeof ti;
+    memset(ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) != 0) die("TCP_INFO");
+    if (len < TCPI_SEGS_OUT_OFFSET + 4) die("TCP_INFO too short for tcpi_segs_out");
+    uint32_t v;
+    memcpy(&v, ti + TCPI_SEGS_OUT_OFFSET, sizeof v);
+    return v;
+}
+
+/* The hash of header + file[off, off + len) of stream `seed` + trailer. */
+static uint64_t response_hash(const char *head, uint64_t seed, size_t file_len, size_t off,
+                              size_t len, const char *tail) {
+    unsigned char *b = malloc(file_len);
+    if (!b) die("malloc");
+    fill(b, file_len, seed);
+    uint64_t h = fnv_update(FNV_INIT, (const unsigned char *)head, strlen(head));
+    h = fnv_update(h, b + off, len);
+    h = fnv_update(h, (const unsigned char *)tail, strlen(tail));
+    free(b);
+    return h;
+}
+
+static const char HEAD[] = "HTTP/1.1 200 OK\r\nContent-Length: 4096\r\nContent-Type: text/plain\r\n\r\n";
+
+static bool test_send_parts(void) {
+    const size_t n = 1u << 20;
+    int src = temp_file(n, 21);
+    int a, b;
+    tcp_pair(&a, &b);
+    reader rd = spawn_reader(b, a);
+    close(b);
+    /* A small response: header + 4 KiB leave as one segment. */
+    zcopy_part small[] = {bytes_part(HEAD, strlen(HEAD)), file_part(src, 0, 4096)};
+    uint32_t before = segs_out(a);
+    zcopy_report r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, small, 2, 0, -1, 0, &r), ZCOPY_STATUS_OK);
+    CHECK(r.bytes == strlen(HEAD) + 4096 && r.os_errno == 0);
+    CHECK(r.method == ZCOPY_METHOD_SENDFILE);
+    CHECKF(segs_out(a) - before == 1, "%u segments", segs_out(a) - before);
+    CHECK(pos(src) == 0);
+    /* A large range between two bytes parts, with the timeout set. */
+    zcopy_part big[] = {bytes_part(HEAD, strlen(HEAD)), file_part(src, 1000, n - 2000),
+                        bytes_part("\r\n--end--\r\n", 11)};
+    r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, big, 3, 0, 10000, 0, &r), ZCOPY_STATUS_OK);
+    CHECK(r.bytes == strlen(HEAD) + (n - 2000) + 11);
+    int cork = -1;
+    socklen_t cl = sizeof cork;
+    CHECK(getsockopt(a, IPPROTO_TCP, TCP_CORK, &cork, &cl) == 0 && cork == 0);
+    close(a);
+    digest d;
+    CHECK(reader_wait(rd, &d));
+    uint64_t h = response_hash(HEAD, 21, n, 0, 4096, "");
+    unsigned char *buf = malloc(n);
+    CHECK(buf != NULL);
+    fill(buf, n, 21);
+    h = fnv_update(h, (const unsigned char *)HEAD, strlen(HEAD));
+    h = fnv_update(h, buf + 1000, n - 2000);
+    h = fnv_update(h, (const unsigned char *)"\r\n--end--\r\n", 11);
+    free(buf);
+    CHECK(d.len == 2 * strlen(HEAD) + 4096 + (n - 2000) + 11);
+    CHECK(d.hash == h);
+    close(src);
+    return true;
+}
+
+/* Against a peer that stalls first: WOULD_BLOCK / TIMED_OUT calls resumed with `skip` deliver
+ * the whole response exactly once. */
+static bool test_send_parts_resume(void) {
+    const size_t n = 4u << 20;
+    int src = temp_file(n, 22);
+    int a, b;
+    tcp_pair(&a, &b);
+    int small = 16384;
+    setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    zcopy_part parts[] = {bytes_part(HEAD, strlen(HEAD)), file_part(src, 0, n),
+                          bytes_part("TAIL", 4)};
+    uint64_t total = strlen(HEAD) + n + 4, done = 0;
+    int early = 0;
+    zcopy_report r;
+    /* Stalled: the first two calls end early. */
+    CHECK_STATUS(zcopy_send_parts(a, parts, 3, done, 0, 0, &r), ZCOPY_STATUS_WOULD_BLOCK);
+    CHECK(r.bytes > 0 && r.bytes < total);
+    done += r.bytes;
+    CHECK_STATUS(zcopy_send_parts(a, parts, 3, done, 50, 0, &r), ZCOPY_STATUS_TIMED_OUT);
+    done += r.bytes;
+    reader rd = spawn_reader(b, a);
+    close(b);
+    while (done < total) {
+        zcopy_status st = zcopy_send_parts(a, parts, 3, done, early % 2 ? 0 : 20, 0, &r);
+        done += r.bytes;
+        if (st == ZCOPY_STATUS_OK) break;
+        CHECKF(st == ZCOPY_STATUS_WOULD_BLOCK || st == ZCOPY_STATUS_TIMED_OUT, "status %s",
+               zcopy_status_name((int32_t)st));
+        early++;
+        struct pollfd pf = {a, POLLOUT, 0};
+        poll(&pf, 1, 20);
+    }
+    CHECK(done == total);
+    close(a);
+    digest d;
+    CHECK(reader_wait(rd, &d));
+    CHECK(d.len == total && d.hash == response_hash(HEAD, 22, n, 0, n, "TAIL"));
+    close(src);
+    return true;
+}
+
+static bool test_send_parts_errors(void) {
+    int src = temp_file(1000, 23);
+    int a, b;
+    tcp_pair(&a, &b);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    zcopy_report r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, NULL, 0, 0, -1, 0, &r), ZCOPY_STATUS_OK);
+    CHECK(r.bytes == 0);
+    r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, NULL, 1, 0, -1, 0, &r), ZCOPY_STATUS_NULL_PARAMETER);
+    CHECK(r.bytes == 0 && r.os_errno == 0);
+    zcopy_part null_data = bytes_part(NULL, 5);
+    CHECK_STATUS(zcopy_send_parts(a, &null_data, 1, 0, -1, 0, &r), ZCOPY_STATUS_NULL_PARAMETER);
+    zcopy_part bad_fd = file_part(-2, 0, 1);
+    CHECK_STATUS(zcopy_send_parts(a, &bad_fd, 1, 0, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_part neg_off = file_part(src, -1, 1);
+    CHECK_STATUS(zcopy_send_parts(a, &neg_off, 1, 0, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_part reserved = bytes_part("x", 1);
+    reserved.reserved = 1;
+    CHECK_STATUS(zcopy_send_parts(a, &reserved, 1, 0, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_part ok = bytes_part("x", 1);
+    CHECK_STATUS(zcopy_send_parts(a, &ok, 1, 0, -1, 1, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(zcopy_send_parts(a, &ok, 1, 0, -2, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(zcopy_send_parts(a, &ok, 1, 2, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(zcopy_send_parts(-1, &ok, 1, 0, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_part past[] = {bytes_part("x", 1), file_part(src, 999, 2)};
+    r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, past, 2, 0, -1, 0, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
+    CHECK(r.bytes == 0);
+    zcopy_part from_pipe = file_part(p[0], 0, 1);
+    CHECK_STATUS(zcopy_send_parts(a, &from_pipe, 1, 0, -1, 0, &r), ZCOPY_STATUS_UNSUPPORTED);
+    int closed = dup(src);
+    close(closed);
+    zcopy_part gone = file_part(closed, 0, 1);
+    r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(a, &gone, 1, 0, -1, 0, &r), ZCOPY_STATUS_OS);
+    CHECK(r.os_errno == EBADF);
+    r = garbage_report();
+    CHECK_STATUS(zcopy_send_parts(closed, &ok, 1, 0, -1, 0, &r), ZCOPY_STATUS_OS);
+    CHECK(r.os_errno == EBADF);
+    /* Nothing reached the peer from any refused call. */
+    int avail = -1;
+    CHECK(ioctl_fionread_ok(b, &avail) && avail == 0);
+    close(a);
+    close(b);
+    close(p[0]);
+    close(p[1]);
+    close(src);
+    return true;
+}
+
 /* Run in a child that leaves SIGPIPE at its default (kill) disposition: a transfer into a
  * closed peer must return OS / EPIPE with the bytes moved, the child must survive, and its
  * signal state must be unchanged. */
@@ -1233,6 +1410,18 @@ static int closed_peer_child(void) {
         }
         if (r.bytes >= n || pos(src) != (off_t)r.bytes) return 17;
     }
+    close(a);
+
+    /* A response into a closed TCP peer: an error with the count, no SIGPIPE. */
+    tcp_pair(&a, &b);
+    close(b);
+    usleep(20000);
+    if (lseek(src, 0, SEEK_SET) != 0) return 24;
+    zcopy_part resp[] = {bytes_part(HEAD, strlen(HEAD)), file_part(src, 0, n)};
+    r = garbage_report();
+    st = zcopy_send_parts(a, resp, 2, 0, -1, 0, &r);
+    if (st != ZCOPY_STATUS_OS || (r.os_errno != EPIPE && r.os_errno != ECONNRESET)) return 25;
+    if (r.bytes >= strlen(HEAD) + n) return 26;
     close(a);
 
     /* A relay whose one direction hits EPIPE while it ends with another status (here the
@@ -1303,6 +1492,9 @@ static const test_case tests[] = {
     {"transfer_errors", test_transfer_errors},
     {"would_block_and_timeout", test_would_block_and_timeout},
     {"flags_preserved", test_flags_preserved},
+    {"send_parts", test_send_parts},
+    {"send_parts_resume", test_send_parts_resume},
+    {"send_parts_errors", test_send_parts_errors},
     {"closed_peer_sigpipe", test_closed_peer_sigpipe},
 };
 
