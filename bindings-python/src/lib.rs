@@ -30,6 +30,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use zcopy_core::{ErrorCode, InterruptHook, Method, Options, RelayOptions};
 
+mod parts;
+
 create_exception!(
     zcopy,
     UnsupportedError,
@@ -828,6 +830,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sender>()?;
     m.add_function(wrap_pyfunction!(transfer, m)?)?;
     m.add_function(wrap_pyfunction!(relay, m)?)?;
+    m.add_function(wrap_pyfunction!(parts::send_parts, m)?)?;
     m.add_function(wrap_pyfunction!(capabilities, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())

@@ -13,6 +13,9 @@ Pages, not bytes, are shared: after ``sendfile``, ``splice`` or ``MSG_ZEROCOPY``
 writes to the source file may still reach the peer, because the kernel holds references to the
 page cache, not a copy. Do not modify a file region until the peer has it.
 
+``zcopy.send_parts`` sends a whole response (header, file ranges, trailer) in one call, as one
+TCP segment when it fits.
+
 Every exception raised by a transfer carries ``.bytes_transferred``: the bytes that reached the
 destination before it.
 """
@@ -44,6 +47,7 @@ __all__ = [
     "capabilities",
     "copyfile",
     "relay",
+    "send_parts",
     "socket_sendfile",
     "transfer",
 ]
@@ -88,6 +92,8 @@ class Method(enum.StrEnum):
 
 # Native all the way (file objects included): a 4 KiB transfer pays no Python-level wrapper.
 transfer = _zcopy.transfer
+# A whole response (bytes parts and (file, offset, length) parts) in one call; native too.
+send_parts = _zcopy.send_parts
 
 
 def relay(a: FileDescriptorLike, b: FileDescriptorLike, *, timeout: float | None = None) -> tuple[int, int]:

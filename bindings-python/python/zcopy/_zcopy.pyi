@@ -1,5 +1,6 @@
 """The private native module of zcopy (PyO3). Use the public names in ``zcopy``."""
 
+from collections.abc import Iterable
 from typing import Protocol, final
 
 from _typeshed import ReadableBuffer
@@ -13,6 +14,7 @@ __all__ = [
     "_panic",
     "capabilities",
     "relay",
+    "send_parts",
     "transfer",
 ]
 
@@ -81,5 +83,12 @@ def transfer(
     fallback: bool = False,
 ) -> Report: ...
 def relay(a: _Fd, b: _Fd, timeout: float | None = None) -> tuple[int, int]: ...
+def send_parts(
+    sock: _Fd,
+    parts: Iterable[ReadableBuffer | tuple[_Fd, int, int]],
+    *,
+    timeout: float | None = None,
+    skip: int | None = None,
+) -> Report: ...
 def capabilities() -> dict[str, bool]: ...
 def _panic(message: str) -> None: ...
