@@ -107,14 +107,31 @@ pub(crate) fn send_parts(
         .map(|(i, item)| parse(&item?, i))
         .collect::<PyResult<Vec<_>>>()?;
     let raw: Vec<RawPart<'_>> = parsed.iter().map(Parsed::raw).collect();
-    let opts = PartsOptions {
+    let mut opts = PartsOptions {
         timeout: timeout_arg(timeout)?,
         on_interrupt: Some(interrupt_hook()),
         host_ignores_sigpipe: sigpipe_handled(py),
         skip: u64_arg(skip, "skip")?.unwrap_or(0),
     };
-    match detached(py, || zcopy_core::send_parts_fds(dst, &raw, &opts))? {
-        Ok(r) => Ok(Report::from_core(&r)),
-        Err(e) => Err(to_pyerr(py, &e, e.bytes(), take_pending())),
+    // A signal whose handler did not raise may cut a file part's single sendfile short (the
+    // engine does not resolve the numbers again): as PEP 475 asks, the rest goes on in a new
+    // call from where it stopped.
+    let mut moved = 0;
+    loop {
+        match detached(py, || zcopy_core::send_parts_fds(dst, &raw, &opts))? {
+            Ok(mut r) => {
+                r.bytes += moved;
+                return Ok(Report::from_core(&r));
+            }
+            Err(e) => {
+                let pending = take_pending();
+                if pending.is_none() && e.errno() == Some(libc::EINTR) && e.bytes() > 0 {
+                    moved += e.bytes();
+                    opts.skip += e.bytes();
+                    continue;
+                }
+                return Err(to_pyerr(py, &e, moved + e.bytes(), pending));
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! with a short body would be malformed), and a file that shrinks during the call ends it.
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ use crate::options::{InterruptHook, Options};
 use crate::report::Report;
 use crate::sigpipe::SigpipeGuard;
 use crate::sys;
-use crate::transfer::transfer;
+use crate::transfer::{transfer, transfer_fds};
 use crate::wait::{NonblockGuard, Waiter};
 
 /// One piece of a response.
@@ -109,10 +109,51 @@ impl std::fmt::Debug for PartsOptions {
 /// The report's `method` is the one that moved the last file bytes (ReadWrite when only byte
 /// parts moved).
 pub fn send_parts(dst: impl AsFd, parts: &[Part<'_>], opts: &PartsOptions) -> Result<Report> {
-    let dst = dst.as_fd();
-    let start = sys::syscalls();
+    let items: Vec<Item<'_>> = parts
+        .iter()
+        .map(|p| match *p {
+            Part::Bytes(b) => Item::Bytes(b),
+            Part::File { fd, offset, len } => Item::File {
+                src: Src::Borrowed(fd),
+                offset,
+                len,
+            },
+        })
+        .collect();
+    send_items(dst.as_fd(), &items, opts, sys::syscalls())
+}
+
+/// A part as the call works on it: a file is either borrowed (it cannot change during the
+/// call) or a caller's raw number, which [`crate::transfer_fds`] resolves once.
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Bytes(&'a [u8]),
+    File { src: Src<'a>, offset: u64, len: u64 },
+}
+
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Raw(RawFd),
+}
+
+impl Item<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Item::Bytes(b) => b.len() as u64,
+            Item::File { len, .. } => *len,
+        }
+    }
+}
+
+fn send_items(
+    dst: BorrowedFd<'_>,
+    items: &[Item<'_>],
+    opts: &PartsOptions,
+    start: u64,
+) -> Result<Report> {
     let mut report = Report::default();
-    let result = run(dst, parts, opts, &mut report);
+    let result = run(dst, items, opts, &mut report);
     report.syscalls = sys::syscalls() - start;
     match result {
         Ok(()) => Ok(report),
@@ -122,58 +163,47 @@ pub fn send_parts(dst: impl AsFd, parts: &[Part<'_>], opts: &PartsOptions) -> Re
 
 /// [`send_parts`] on raw descriptor numbers, for the bindings.
 ///
-/// Each number is resolved once, by duplicating it before the first byte moves (as
-/// [`crate::transfer_fds`] does), so another thread closing a number during the call cannot
-/// redirect any part of the response. Negative numbers are InvalidArgument; a number that is
-/// not open is Os(EBADF).
+/// Each number is resolved once for the bytes it moves, as in [`crate::transfer_fds`]: the
+/// destination is duplicated before the first byte (a response takes several syscalls on it),
+/// and each file part goes through `transfer_fds`, whose single fast-path `sendfile` needs no
+/// duplicate and which ends the call rather than resolve a number again after a short send
+/// (WouldBlock for a non-blocking destination, Os(EINTR) otherwise, with the bytes so far: the
+/// caller resumes with `skip`). So another thread closing a number during the call can never
+/// split the response between two files or two connections. Negative numbers are
+/// InvalidArgument; a number that is not open is Os(EBADF).
 pub fn send_parts_fds(dst: RawFd, parts: &[RawPart<'_>], opts: &PartsOptions) -> Result<Report> {
-    let numbers: Vec<RawFd> = std::iter::once(dst)
-        .chain(parts.iter().filter_map(|p| match p {
+    let file_fds = || {
+        parts.iter().filter_map(|p| match p {
             RawPart::File { fd, .. } => Some(*fd),
             RawPart::Bytes(_) => None,
-        }))
-        .collect();
-    if let Some(n) = numbers.iter().find(|n| **n < 0) {
+        })
+    };
+    if let Some(n) = std::iter::once(dst).chain(file_fds()).find(|n| *n < 0) {
         return Err(Error::invalid(format!("negative file descriptor ({n})")));
     }
-    let mut pinned: Vec<(RawFd, OwnedFd)> = Vec::with_capacity(numbers.len());
-    for &n in &numbers {
-        if pinned.iter().any(|(m, _)| *m == n) {
-            continue;
-        }
-        let dup = sys::dup(n)?;
-        // The lowest free number is one of the call's own only if that number was not open.
-        if numbers.contains(&dup.as_raw_fd()) {
-            return Err(Error::from_errno(libc::EBADF));
-        }
-        pinned.push((n, dup));
+    let start = sys::syscalls();
+    let pinned = sys::dup(dst)?;
+    // The lowest free number is a file part's number only if that number was not open.
+    if file_fds().any(|n| n == pinned.as_raw_fd()) {
+        return Err(Error::from_errno(libc::EBADF));
     }
-    let pin = |n: RawFd| {
-        pinned
-            .iter()
-            .find(|(m, _)| *m == n)
-            .map(|(_, fd)| fd.as_fd())
-            .ok_or_else(|| Error::from_errno(libc::EBADF))
-    };
-    let parts = parts
+    let items: Vec<Item<'_>> = parts
         .iter()
-        .map(|p| {
-            Ok(match *p {
-                RawPart::Bytes(b) => Part::Bytes(b),
-                RawPart::File { fd, offset, len } => Part::File {
-                    fd: pin(fd)?,
-                    offset,
-                    len,
-                },
-            })
+        .map(|p| match *p {
+            RawPart::Bytes(b) => Item::Bytes(b),
+            RawPart::File { fd, offset, len } => Item::File {
+                src: Src::Raw(fd),
+                offset,
+                len,
+            },
         })
-        .collect::<Result<Vec<_>>>()?;
-    send_parts(pin(dst)?, &parts, opts)
+        .collect();
+    send_items(pinned.as_fd(), &items, opts, start)
 }
 
 fn run(
     dst: BorrowedFd<'_>,
-    parts: &[Part<'_>],
+    parts: &[Item<'_>],
     opts: &PartsOptions,
     report: &mut Report,
 ) -> Result<()> {
@@ -187,7 +217,7 @@ fn run(
     // must not block inside a syscall) or a file part with more after it (the cork window).
     let file_then_more = todo[..todo.len() - 1]
         .iter()
-        .any(|(_, p)| matches!(p, Part::File { .. }));
+        .any(|(_, p)| matches!(p, Item::File { .. }));
     let info = (waiter.bounded() || file_then_more)
         .then(|| fd::classify(dst))
         .transpose()?;
@@ -220,10 +250,10 @@ fn run(
 
 /// Checks every part before a byte moves: file ranges inside regular files, lengths that add
 /// up, `skip` inside the response.
-fn check(parts: &[Part<'_>], skip: u64) -> Result<()> {
+fn check(parts: &[Item<'_>], skip: u64) -> Result<()> {
     let mut total: u64 = 0;
     for (i, p) in parts.iter().enumerate() {
-        if let Part::File { fd, offset, len } = *p {
+        if let Item::File { src, offset, len } = *p {
             let end = offset
                 .checked_add(len)
                 .filter(|e| *e <= i64::MAX as u64)
@@ -232,7 +262,11 @@ fn check(parts: &[Part<'_>], skip: u64) -> Result<()> {
                         "part {i}: offset {offset} + length {len} overflows"
                     ))
                 })?;
-            let st = sys::fstat(fd)?;
+            // A raw number may be resolved again here: fstat moves no byte.
+            let st = sys::fstat(match src {
+                Src::Borrowed(fd) => fd,
+                Src::Raw(n) => sys::borrow_raw(n),
+            })?;
             if st.st_mode & libc::S_IFMT != libc::S_IFREG {
                 return Err(Error::unsupported(format!(
                     "part {i}: a file part must be a regular file"
@@ -258,7 +292,7 @@ fn check(parts: &[Part<'_>], skip: u64) -> Result<()> {
 }
 
 /// The non-empty parts left after the first `skip` bytes, with their indexes in `parts`.
-fn after_skip<'a>(parts: &[Part<'a>], mut skip: u64) -> Vec<(usize, Part<'a>)> {
+fn after_skip<'a>(parts: &[Item<'a>], mut skip: u64) -> Vec<(usize, Item<'a>)> {
     let mut out = Vec::with_capacity(parts.len());
     for (i, p) in parts.iter().enumerate() {
         let len = p.len();
@@ -269,9 +303,9 @@ fn after_skip<'a>(parts: &[Part<'a>], mut skip: u64) -> Vec<(usize, Part<'a>)> {
         out.push((
             i,
             match *p {
-                Part::Bytes(b) => Part::Bytes(&b[skip as usize..]),
-                Part::File { fd, offset, len } => Part::File {
-                    fd,
+                Item::Bytes(b) => Item::Bytes(&b[skip as usize..]),
+                Item::File { src, offset, len } => Item::File {
+                    src,
                     offset: offset + skip,
                     len: len - skip,
                 },
@@ -294,27 +328,27 @@ struct Out<'a, 'r> {
 }
 
 impl Out<'_, '_> {
-    fn send_all(&mut self, todo: &[(usize, Part<'_>)]) -> Result<()> {
+    fn send_all(&mut self, todo: &[(usize, Item<'_>)]) -> Result<()> {
         let mut i = 0;
         while i < todo.len() {
             match todo[i].1 {
-                Part::Bytes(_) => {
+                Item::Bytes(_) => {
                     let end = todo[i..]
                         .iter()
-                        .position(|(_, p)| !matches!(p, Part::Bytes(_)))
+                        .position(|(_, p)| !matches!(p, Item::Bytes(_)))
                         .map_or(todo.len(), |k| i + k);
                     let mut bufs: Vec<IoSlice<'_>> = todo[i..end]
                         .iter()
                         .filter_map(|(_, p)| match p {
-                            Part::Bytes(b) => Some(IoSlice::new(b)),
-                            Part::File { .. } => None,
+                            Item::Bytes(b) => Some(IoSlice::new(b)),
+                            Item::File { .. } => None,
                         })
                         .collect();
                     self.send_bytes(&mut bufs, end < todo.len())?;
                     i = end;
                 }
-                Part::File { fd, offset, len } => {
-                    self.send_file(todo[i].0, fd, offset, len)?;
+                Item::File { src, offset, len } => {
+                    self.send_file(todo[i].0, src, offset, len)?;
                     i += 1;
                 }
             }
@@ -354,7 +388,7 @@ impl Out<'_, '_> {
     }
 
     /// One file range through `transfer`, within what is left of the deadline.
-    fn send_file(&mut self, index: usize, fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()> {
+    fn send_file(&mut self, index: usize, src: Src<'_>, offset: u64, len: u64) -> Result<()> {
         let opts = Options {
             offset: Some(offset),
             count: Some(len),
@@ -364,7 +398,11 @@ impl Out<'_, '_> {
             host_ignores_sigpipe: true,
             ..Options::default()
         };
-        let r = transfer(fd, self.dst, &opts);
+        let r = match src {
+            Src::Borrowed(fd) => transfer(fd, self.dst, &opts),
+            // The destination is this call's own duplicate: its number is stable.
+            Src::Raw(n) => transfer_fds(n, self.dst.as_raw_fd(), &opts),
+        };
         let part = match &r {
             Ok(r) => r,
             Err(e) => &e.report,

@@ -91,7 +91,9 @@ fn send(
 /// One deadline (`timeout_ms`: -1 waits, 0 never waits) covers the whole response, and
 /// `report->bytes` counts the bytes of the response that reached `dst_fd` on every status: after
 /// `ZCOPY_STATUS_WOULD_BLOCK`, `ZCOPY_STATUS_TIMED_OUT` or an error, call again with
-/// `skip` = the sum of the earlier calls' `bytes` to send the rest.
+/// `skip` = the sum of the earlier calls' `bytes` to send the rest. A signal that cuts a file
+/// part's send short ends the call with `ZCOPY_STATUS_OS` / EINTR and the bytes so far (the
+/// library does not look a descriptor number up again after a short send); resume the same way.
 ///
 /// Checked before any byte moves: `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative `dst_fd`, a
 /// part with `fd < -1`, `offset < 0`, a bytes part with a non-zero `offset`, a non-zero
