@@ -25,6 +25,8 @@ use jni::strings::JNIString;
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned, jni_sig, jni_str};
 use zcopy_core::fd::FdKind;
+
+mod parts;
 use zcopy_core::{
     ErrorCode, ExternalBuffer, Method, Options, RelayOptions, Report, ZeroCopySender,
 };
@@ -164,6 +166,9 @@ fn throw_engine(env: &mut Env<'_>, e: &zcopy_core::Error) -> jni::errors::Result
             &msg,
             bytes,
         ),
+        // Refused before a byte moved. Once bytes have gone (a file that shrank under a
+        // `sendParts` range) the count must not be lost: a ZcopyException with EINVAL says it.
+        ErrorCode::InvalidArgument if bytes > 0 => throw_zcopy(env, &msg, libc::EINVAL, bytes),
         ErrorCode::InvalidArgument => {
             throw_plain(env, jni_str!("java/lang/IllegalArgumentException"), &msg)
         }

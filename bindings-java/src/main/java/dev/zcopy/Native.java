@@ -111,6 +111,23 @@ final class Native {
             long timeoutNanos, boolean fallback, long dstPosition, long[] report) throws IOException;
 
     /**
+     * The engine's {@code send_parts}: part {@code i} is the file range {@code files[i]} at
+     * ({@code ranges[2i]}, {@code ranges[2i+1]}) when {@code files[i]} is not null, else the
+     * bytes of {@code data[i]} (a {@code byte[]} or a direct ByteBuffer) at (position, length).
+     *
+     * @param dst the destination socket (borrowed)
+     * @param data the bytes parts' memory, null at file parts
+     * @param files the file parts' descriptors, null at bytes parts
+     * @param ranges two slots per part
+     * @param skip bytes of the response an earlier call delivered
+     * @param timeoutNanos deadline of the call, or -1 to wait as long as it takes
+     * @param report receives {@link #REPORT_LEN} slots on success and on would-block
+     * @throws IOException the engine's error, mapped by the error table
+     */
+    static native void sendParts(FileDescriptor dst, Object[] data, FileDescriptor[] files, long[] ranges,
+            long skip, long timeoutNanos, long[] report) throws IOException;
+
+    /**
      * The engine's splice relay between two stream sockets, until both directions end.
      *
      * @param a one socket (borrowed)

@@ -17,6 +17,7 @@ import java.nio.channels.WritableByteChannel;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -274,6 +275,106 @@ public final class ZeroCopy {
         Native.transfer(src, dst, options.method().number(), options.offset(), options.count(),
                 nanos(options.timeout()), options.fallback(), -1, r);
         return new TransferReport(r);
+    }
+
+    /**
+     * Sends a whole response in one call: the parts, in order, to {@code target}. Consecutive
+     * bytes parts go out in one {@code sendmsg}, every part but the last with MSG_MORE (a file
+     * part followed by more parts inside one TCP_CORK window; the socket's own cork state is
+     * kept), so a small header and a 4 KiB file leave as one TCP segment; file parts use the
+     * engine's {@code sendfile}/{@code splice}. Waits as long as it takes on a blocking channel;
+     * see {@link #sendParts(SocketChannel, List, long, Duration)}.
+     *
+     * @param target the socket (borrowed, not closed)
+     * @param parts the response
+     * @return the bytes sent: the whole response on a blocking channel
+     * @throws IOException as {@link #sendParts(SocketChannel, List, long, Duration)}
+     */
+    public static long sendParts(SocketChannel target, List<Part> parts) throws IOException {
+        return sendParts(target, parts, 0, null);
+    }
+
+    /**
+     * {@link #sendParts(SocketChannel, List)} from byte {@code skip} of the response, with one
+     * deadline. Every exception carries {@link ZcopyException#bytesTransferred()}, the bytes of
+     * the response this call delivered: call again with {@code skip} plus that to send exactly
+     * the rest. On a non-blocking channel the call never waits and returns what fitted.
+     *
+     * @param target the socket (borrowed, not closed)
+     * @param parts the response
+     * @param skip bytes of this response an earlier call delivered
+     * @param timeout one deadline for the call, or null to wait as long as it takes
+     * @return the bytes of the response this call delivered
+     * @throws ClosedChannelException if the channel is closed
+     * @throws AsynchronousCloseException if it is closed by another thread during the call
+     * @throws ClosedByInterruptException if the thread is interrupted (the channel is closed)
+     * @throws IllegalArgumentException if a file range is past its file's end, or {@code skip}
+     *     past the response's end (before any byte is sent)
+     * @throws ZcopyUnsupportedException if a channel is not the JDK's implementation
+     * @throws ZcopyTimeoutException if the deadline passed
+     * @throws ZcopyException if the peer reset or the kernel refused, with its errno; EINVAL
+     *     if a file shrank under its range during the call (the response is cut short)
+     * @throws IOException for other I/O errors
+     */
+    public static long sendParts(SocketChannel target, List<Part> parts, long skip, Duration timeout)
+            throws IOException {
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(parts, "parts");
+        if (skip < 0) {
+            throw new IllegalArgumentException("negative skip");
+        }
+        if (!target.isOpen()) {
+            throw new ClosedChannelException();
+        }
+        FileDescriptor fd = Native.channelFd(target);
+        if (fd == null) {
+            throw new ZcopyUnsupportedException("sendParts needs the JDK's SocketChannel implementation", 0);
+        }
+        int n = parts.size();
+        Object[] data = new Object[n];
+        FileDescriptor[] files = new FileDescriptor[n];
+        long[] ranges = new long[2 * n];
+        for (int i = 0; i < n; i++) {
+            Part p = Objects.requireNonNull(parts.get(i), "part");
+            if (p.file != null) {
+                files[i] = Native.channelFd(p.file);
+                if (files[i] == null) {
+                    throw new ZcopyUnsupportedException("a file part needs the JDK's FileChannel implementation", 0);
+                }
+            } else {
+                data[i] = p.data;
+            }
+            ranges[2 * i] = p.position;
+            ranges[2 * i + 1] = p.length;
+        }
+        boolean nonBlocking = !target.isBlocking();
+        long total = nanos(timeout);
+        long deadline = total < 0 ? 0 : System.nanoTime() + total;
+        long[] r = new long[Native.REPORT_LEN];
+        long done = 0;
+        while (true) {
+            checkOpen(target, target);
+            // Blocking waits in slices, so an asynchronous close or an interrupt is noticed.
+            long slice = nonBlocking ? 0 : SLICE_NANOS;
+            if (!nonBlocking && total >= 0) {
+                slice = Math.max(0, Math.min(SLICE_NANOS, deadline - System.nanoTime()));
+            }
+            try {
+                Native.sendParts(fd, data, files, ranges, skip + done, slice, r);
+                return done + r[Native.R_BYTES];
+            } catch (ZcopyTimeoutException e) {
+                done += e.bytesTransferred();
+                if (total >= 0 && System.nanoTime() - deadline >= 0) {
+                    checkOpen(target, target);
+                    throw new ZcopyTimeoutException("sendParts: the deadline passed", done);
+                }
+            } catch (ZcopyUnsupportedException e) {
+                throw new ZcopyUnsupportedException(e.getMessage(), done + e.bytesTransferred());
+            } catch (ZcopyException e) {
+                checkOpen(target, target);
+                throw new ZcopyException(e.getMessage(), e.errno(), done + e.bytesTransferred());
+            }
+        }
     }
 
     /**
