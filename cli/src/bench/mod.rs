@@ -5,6 +5,7 @@
 //! the table reports medians and the median of per-round ratios.
 
 mod baseline;
+mod findings;
 mod scenarios;
 mod table;
 
@@ -320,13 +321,13 @@ pub fn run(args: &BenchArgs, quiet: bool) -> CliResult {
             r.variant.order(),
         )
     });
-    let checks = table::checks(&rows);
-    print!("{}", table::render(&meta, &rows, &checks));
+    let findings = findings::findings(&rows);
+    print!("{}", table::render(&meta, &rows, &findings));
     if !quiet {
         eprintln!("bench: done in {:.1} s", t0.elapsed().as_secs_f64());
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, table::to_json(&meta, &rows, &checks).to_text())
+        std::fs::write(path, table::to_json(&meta, &rows, &findings).to_text())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())

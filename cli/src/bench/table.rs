@@ -1,11 +1,12 @@
 //! Results: medians per row, ratios measured side by side (the median of per-round ratios, so
-//! slow drift on a noisy machine hits both sides of a ratio alike), the table, the checks of
-//! the issue's "Done when", and the JSON document.
+//! slow drift on a noisy machine hits both sides of a ratio alike), the table, and the JSON
+//! document.
 
 use std::fmt::Write as _;
 
 use zcopy_core::Method;
 
+use super::findings::Finding;
 use super::scenarios::{Sample, Scenario, Variant};
 
 /// What became of a row.
@@ -81,6 +82,11 @@ impl Row {
         self.status == Status::Measured
     }
 
+    /// Measured in every round (not skipped or failed).
+    pub fn is_measured(&self) -> bool {
+        self.measured()
+    }
+
     /// The method the engine reported using (what Auto picked), if the rounds agree on one.
     pub fn used(&self) -> Option<Method> {
         let mut it = self.samples.iter().flatten().map(|s| s.used);
@@ -89,7 +95,7 @@ impl Row {
     }
 
     /// The row's label: Auto shows what it picked.
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match (self.variant, self.used()) {
             (Variant::Engine(Method::Auto), Some(m)) => format!("auto ({m})"),
             _ => self.variant.label().into(),
@@ -102,7 +108,7 @@ impl Row {
     }
 
     /// Half the range of GB/s over the rounds, relative to the median: how noisy the row is.
-    fn spread(&self) -> f64 {
+    pub fn spread(&self) -> f64 {
         let v: Vec<f64> = self.samples.iter().flatten().map(gbps).collect();
         let (lo, hi) = v
             .iter()
@@ -124,7 +130,8 @@ pub fn paired_ratio(a: &Row, b: &Row, f: fn(&Sample) -> f64) -> f64 {
     median(ratios)
 }
 
-fn find(rows: &[Row], sc: Scenario, v: Variant) -> Option<&Row> {
+/// The measured row of a scenario and variant.
+pub fn find(rows: &[Row], sc: Scenario, v: Variant) -> Option<&Row> {
     rows.iter()
         .find(|r| r.scenario == sc && r.variant == v && r.measured())
 }
@@ -135,99 +142,6 @@ fn vs_baseline(rows: &[Row], row: &Row) -> f64 {
         Some(base) => paired_ratio(row, base, gbps),
         None => f64::NAN,
     }
-}
-
-/// One line of the checks block.
-#[derive(Clone, Debug)]
-pub struct Check {
-    /// What is compared.
-    pub name: String,
-    /// The measured ratio.
-    pub value: f64,
-    /// The bound, as text (">= 0.95").
-    pub limit: String,
-    /// Whether the value is within the bound.
-    pub pass: bool,
-}
-
-fn check(name: String, value: f64, limit: &str, pass: impl Fn(f64) -> bool) -> Check {
-    Check {
-        name,
-        value,
-        limit: limit.into(),
-        pass: value.is_finite() && pass(value),
-    }
-}
-
-/// The checks of issue 2's "Done when", computed from one run's rows.
-pub fn checks(rows: &[Row]) -> Vec<Check> {
-    let mut out = Vec::new();
-    let ftcp = Scenario::FileTcp;
-    let engine_sf = find(rows, ftcp, Variant::Engine(Method::Sendfile));
-    let libc_sf = find(rows, ftcp, Variant::LibcSendfile);
-    if let (Some(e), Some(l)) = (engine_sf, libc_sf) {
-        out.push(check(
-            "file -> tcp: engine sendfile / libc sendfile loop, GB/s".into(),
-            paired_ratio(e, l, gbps),
-            ">= 0.95",
-            |v| v >= 0.95,
-        ));
-        out.push(check(
-            "file -> tcp: engine sendfile / libc sendfile loop, CPU s/GB".into(),
-            paired_ratio(e, l, cpu_per_gb),
-            "<= 1.05",
-            |v| v <= 1.05,
-        ));
-    }
-    for sc in Scenario::ALL {
-        let Some(auto) = find(rows, sc, Variant::Engine(Method::Auto)) else {
-            continue;
-        };
-        let best = rows
-            .iter()
-            .filter(|r| r.scenario == sc && r.variant.is_explicit() && r.measured())
-            .max_by(|a, b| a.median(gbps).total_cmp(&b.median(gbps)));
-        if let Some(best) = best {
-            let name = format!(
-                "{}: auto / best explicit ({}), GB/s",
-                sc.label(),
-                best.variant.label()
-            );
-            out.push(check(
-                name,
-                paired_ratio(auto, best, gbps),
-                ">= 0.95",
-                |v| v >= 0.95,
-            ));
-        }
-    }
-    // "file -> TCP with sendfile or splice": the cheaper of the two in-kernel paths. splice
-    // needs two calls per pipeful and an unprivileged pipe holds at most pipe-max-size (1 MiB),
-    // which is exactly 1/16 of a 64 KiB read/write loop before any per-call setup; the table
-    // shows both rows.
-    let zero_copy = [Method::Sendfile, Method::Splice]
-        .into_iter()
-        .filter_map(|m| find(rows, ftcp, Variant::Engine(m)))
-        .min_by(|a, b| a.median(sys_per_gb).total_cmp(&b.median(sys_per_gb)));
-    if let Some(z) = zero_copy {
-        for base in [Variant::Engine(Method::ReadWrite), Variant::Rw64k] {
-            let Some(b) = find(rows, ftcp, base) else {
-                continue;
-            };
-            let name = format!(
-                "file -> tcp: syscalls/GB {} (of sendfile, splice) / {}",
-                z.variant.label(),
-                base.label()
-            );
-            out.push(check(
-                name,
-                z.median(sys_per_gb) / b.median(sys_per_gb),
-                "<= 1/16 (0.0625)",
-                |v| v <= 1.0 / 16.0,
-            ));
-        }
-    }
-    out
 }
 
 /// Formats a count with thousands separators.
@@ -271,8 +185,8 @@ pub struct Meta {
     pub min_time: f64,
 }
 
-/// The table, the rows that did not apply or failed, and the checks, as printed on stdout.
-pub fn render(meta: &Meta, rows: &[Row], checks: &[Check]) -> String {
+/// The table, the rows that did not apply or failed, and the findings, as printed on stdout.
+pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -360,18 +274,41 @@ pub fn render(meta: &Meta, rows: &[Row], checks: &[Check]) -> String {
         }
     }
     let _ = writeln!(o);
-    let _ = writeln!(o, "checks (issue 2, \"Done when\"):");
-    for c in checks {
-        let verdict = if c.pass { "PASS" } else { "FAIL" };
-        let _ = writeln!(
-            o,
-            "  {verdict}  {:<62} {:>8}  (need {})",
-            c.name,
-            num(c.value, 4),
-            c.limit
-        );
+    let _ = writeln!(o, "findings:");
+    for f in findings {
+        for (i, line) in f.lines().iter().enumerate() {
+            let label = if i == 0 {
+                f.scenario.label()
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "  {label:<14} {line}");
+        }
     }
     o
+}
+
+fn finding_json(f: &Finding) -> Json {
+    let (auto, ratio) = match &f.auto {
+        Some((m, r)) => (Json::Str(m.clone()), Json::Num(*r)),
+        None => (Json::Null, Json::Null),
+    };
+    let (g, c) = match f.vs_rw64k {
+        Some((g, c)) => (Json::Num(g), Json::Num(c)),
+        None => (Json::Null, Json::Null),
+    };
+    Json::Obj(vec![
+        ("scenario", Json::Str(f.scenario.id())),
+        ("fastest", Json::Str(f.fastest.0.clone())),
+        ("fastest_gbps", Json::Num(f.fastest.1)),
+        ("auto_method", auto),
+        ("auto_vs_fastest_explicit", ratio),
+        ("noise", Json::Num(f.noise)),
+        ("auto_gap_is_real", Json::Bool(f.auto_gap_is_real())),
+        ("auto_vs_rw64k_gbps", g),
+        ("auto_vs_rw64k_cpu_per_gb", c),
+        ("text", Json::Str(f.text())),
+    ])
 }
 
 /// A JSON value, enough to write the results document.
@@ -454,7 +391,7 @@ impl Json {
 }
 
 /// The machine-readable results: meta, one object per row (medians and every sample), checks.
-pub fn to_json(meta: &Meta, rows: &[Row], checks: &[Check]) -> Json {
+pub fn to_json(meta: &Meta, rows: &[Row], findings: &[Finding]) -> Json {
     let row = |r: &Row| {
         let (status, reason) = match &r.status {
             Status::Measured => ("measured", Json::Null),
@@ -530,20 +467,8 @@ pub fn to_json(meta: &Meta, rows: &[Row], checks: &[Check]) -> Json {
         ("min_time", Json::Num(meta.min_time)),
         ("rows", Json::Arr(rows.iter().map(row).collect())),
         (
-            "checks",
-            Json::Arr(
-                checks
-                    .iter()
-                    .map(|c| {
-                        Json::Obj(vec![
-                            ("name", Json::Str(c.name.clone())),
-                            ("value", Json::Num(c.value)),
-                            ("limit", Json::Str(c.limit.clone())),
-                            ("pass", Json::Bool(c.pass)),
-                        ])
-                    })
-                    .collect(),
-            ),
+            "findings",
+            Json::Arr(findings.iter().map(finding_json).collect()),
         ),
     ])
 }
