@@ -46,6 +46,8 @@ pub(crate) fn try_sendfile(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Opti
     // explicit `sendfile` must refuse (the general path checks the source first).
     let applicable = opts.method == Method::Auto
         && opts.timeout.is_none()
+        // A page-cache policy needs the general path's bookkeeping of offsets.
+        && opts.cache == crate::options::Cache::Keep
         && opts.dst_offset.is_none()
         && count > 0
         // Bulk Auto transfers take the general path (splice to sockets, copy_file_range).

@@ -10,9 +10,10 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use crate::cache::Behind;
 use crate::error::Error;
 use crate::fd::FdInfo;
-use crate::options::Options;
+use crate::options::{Cache, Options};
 use crate::report::Report;
 use crate::sys;
 use crate::wait::Waiter;
@@ -80,6 +81,10 @@ pub(crate) struct Job<'a> {
     pub saw_epipe: bool,
     /// The source position was read at the start and must be set back at the end.
     restore_pos: bool,
+    /// The page-cache policy for a regular-file source.
+    pub cache: Cache,
+    /// Drop-behind's progress, when the policy releases pages.
+    behind: Option<Behind>,
 }
 
 impl<'a> Job<'a> {
@@ -116,6 +121,32 @@ impl<'a> Job<'a> {
             waiter,
             saw_epipe: false,
             restore_pos: false,
+            cache: opts.cache,
+            behind: None,
+        }
+    }
+
+    /// Starts the page-cache policy: a regular-file source whose pages are to be released is
+    /// read at explicit offsets (its position is restored at the end), so the job knows which
+    /// ranges are behind it.
+    pub(crate) fn start_cache_policy(&mut self) -> crate::Result<()> {
+        if self.cache == Cache::Keep || self.si.kind != crate::fd::FdKind::Regular {
+            return Ok(());
+        }
+        let start = match self.explicit_pos() {
+            Ok(p) => p,
+            Err(Stop::Fail(e)) => return Err(e),
+            Err(_) => None,
+        };
+        self.behind = start.map(Behind::new);
+        Ok(())
+    }
+
+    /// Ends the page-cache policy: releases what was delivered and is still cached.
+    pub(crate) fn finish_cache_policy(&mut self) {
+        let pos = self.offset();
+        if let (Some(b), Some(p)) = (&mut self.behind, pos) {
+            b.finish(self.src, p);
         }
     }
 
@@ -158,6 +189,9 @@ impl<'a> Job<'a> {
         }
         if let Pos::At(p) = &mut self.pos {
             *p += n;
+            if let Some(b) = &mut self.behind {
+                b.delivered_to(self.src, *p);
+            }
         }
         if let Some(p) = &mut self.dst_pos {
             *p += n;

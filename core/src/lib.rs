@@ -15,6 +15,7 @@
 //! the page cache, not a copy. Do not modify a file region until the peer has it.
 #![deny(unsafe_code)]
 
+mod cache;
 mod caps;
 mod check;
 mod error;
@@ -39,7 +40,7 @@ pub use caps::{Capabilities, capabilities};
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use fd::{FdInfo, FdKind, classify};
 pub use method::Method;
-pub use options::{InterruptHook, Options, RelayOptions};
+pub use options::{Cache, InterruptHook, Options, RelayOptions};
 pub use parts::{Part, PartsOptions, RawPart, send_parts, send_parts_fds};
 #[doc(hidden)]
 pub use pipe::pooled as pooled_pipes;

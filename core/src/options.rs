@@ -10,6 +10,42 @@ use crate::method::Method;
 /// own exception (Python's KeyboardInterrupt); `false` retries.
 pub type InterruptHook = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// What a transfer does to the page cache of a regular-file source. Files larger than memory,
+/// streamed once, otherwise evict everything else a server keeps cached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Cache {
+    /// Leave it to the kernel: the pages read stay cached.
+    #[default]
+    Keep,
+    /// Release the source's pages behind the transfer (`POSIX_FADV_DONTNEED` on ranges already
+    /// delivered), a few MiB behind the current position so that pages a socket still holds are
+    /// not in the way. Pages that were cached before the call are released too.
+    DropBehind,
+    /// Read the source with O_DIRECT into aligned buffers and send from them (nginx's
+    /// `directio`), plus drop-behind for pages that were cached. Only Auto and read_write can
+    /// read that way; a file system without O_DIRECT (procfs, sysfs; tmpfs before Linux 6.6)
+    /// falls back to DropBehind, and the report's fallbacks say so.
+    Direct,
+}
+
+impl Cache {
+    /// The stable name ("keep", "drop_behind", "direct").
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::Keep => "keep",
+            Cache::DropBehind => "drop_behind",
+            Cache::Direct => "direct",
+        }
+    }
+
+    /// The policy for a name, if it is one.
+    pub fn from_name(name: &str) -> Option<Cache> {
+        [Cache::Keep, Cache::DropBehind, Cache::Direct]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+}
+
 /// How to transfer. `Options::default()` is Auto, from the source's position, to EOF, waiting.
 #[derive(Clone, Default)]
 pub struct Options {
@@ -36,6 +72,8 @@ pub struct Options {
     /// it false unless that is guaranteed: with SIGPIPE at its default, a write into a closed
     /// peer would kill the process.
     pub host_ignores_sigpipe: bool,
+    /// What to do with the source's page cache; see [`Cache`].
+    pub cache: Cache,
 }
 
 impl std::fmt::Debug for Options {
@@ -49,6 +87,7 @@ impl std::fmt::Debug for Options {
             .field("fallback", &self.fallback)
             .field("on_interrupt", &self.on_interrupt.is_some())
             .field("host_ignores_sigpipe", &self.host_ignores_sigpipe)
+            .field("cache", &self.cache)
             .finish()
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::fd;
 use crate::method::Method;
-use crate::options::{InterruptHook, Options};
+use crate::options::{Cache, InterruptHook, Options};
 use crate::report::Report;
 use crate::sigpipe::SigpipeGuard;
 use crate::sys;
@@ -88,6 +88,8 @@ pub struct PartsOptions {
     /// Bytes of this response an earlier call already delivered (the `bytes` of its error):
     /// the call starts right after them.
     pub skip: u64,
+    /// The page-cache policy for the file parts; see [`Cache`].
+    pub cache: Cache,
 }
 
 impl std::fmt::Debug for PartsOptions {
@@ -97,6 +99,7 @@ impl std::fmt::Debug for PartsOptions {
             .field("on_interrupt", &self.on_interrupt.is_some())
             .field("host_ignores_sigpipe", &self.host_ignores_sigpipe)
             .field("skip", &self.skip)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -235,6 +238,7 @@ fn run(
         waiter,
         socket: true,
         hook: opts.on_interrupt.clone(),
+        cache: opts.cache,
         report,
         file_moved: false,
     };
@@ -323,6 +327,7 @@ struct Out<'a, 'r> {
     /// `sendmsg` until the destination says it is not a socket, then `writev`.
     socket: bool,
     hook: Option<InterruptHook>,
+    cache: Cache,
     report: &'r mut Report,
     file_moved: bool,
 }
@@ -396,6 +401,7 @@ impl Out<'_, '_> {
             on_interrupt: self.hook.clone(),
             // The SIGPIPE guard covers the whole response.
             host_ignores_sigpipe: true,
+            cache: self.cache,
             ..Options::default()
         };
         let r = match src {

@@ -11,7 +11,7 @@ use crate::fd::{self, FdKind};
 use crate::job::{Job, Stop};
 use crate::mechanism;
 use crate::method::Method;
-use crate::options::Options;
+use crate::options::{Cache, Options};
 use crate::plan;
 use crate::report::{Fallback, Report};
 use crate::sigpipe::SigpipeGuard;
@@ -153,8 +153,21 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
             (FdKind::Regular, None) => si.size,
             _ => u64::MAX,
         });
+    // O_DIRECT reads happen in read_write: Auto means read_write then; an explicit method that
+    // reads through the page cache cannot honour the policy.
+    let direct = opts.cache == Cache::Direct && si.kind == FdKind::Regular;
+    let method = match (direct, opts.method) {
+        (true, Method::Auto | Method::ReadWrite) => Method::ReadWrite,
+        (true, m) => {
+            return Err(Error::invalid(format!(
+                "cache Direct reads the source with O_DIRECT, which only Auto and read_write \
+                 do; {m} reads through the page cache (use DropBehind with it)"
+            )));
+        }
+        (false, m) => m,
+    };
     let ask = plan::Ask {
-        method: opts.method,
+        method,
         fallback: opts.fallback,
         dst_offset: opts.dst_offset.is_some(),
         bulk: expected >= plan::SPLICE_AT_LEAST,
@@ -168,6 +181,7 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
         && !opts.host_ignores_sigpipe)
         .then(SigpipeGuard::new);
     let mut job = Job::new(src, dst, si, di, opts, waiter);
+    job.start_cache_policy()?;
     if let (Some(why), Some(first)) = (skipped, chain.first()) {
         job.report.fallbacks.push(Fallback {
             from: opts.method,
@@ -177,6 +191,7 @@ fn run(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &Options) -> Result<Repor
         });
     }
     let result = run_chain(&mut job, &chain, opts);
+    job.finish_cache_policy();
     job.restore_position();
     if let Some(mut g) = sigpipe {
         g.saw_epipe = job.saw_epipe;

@@ -156,6 +156,33 @@ pub fn write_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<us
 /// The kernel's limit on buffers per vectored call (UIO_MAXIOV).
 pub const IOV_MAX: usize = 1024;
 
+/// `posix_fadvise(POSIX_FADV_DONTNEED)`: releases the clean cached pages of `[off, off + len)`
+/// (pages still referenced, such as those a socket has not sent yet, stay).
+pub fn drop_cached(fd: BorrowedFd<'_>, off: u64, len: u64) -> io::Result<()> {
+    let (off, len) = (
+        off.min(i64::MAX as u64) as i64,
+        len.min(i64::MAX as u64) as i64,
+    );
+    counted(nix::fcntl::posix_fadvise(
+        fd,
+        off,
+        len,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    ))
+}
+
+/// Opens the file behind `fd` again, read-only with O_DIRECT (through `/proc/self/fd`): reads
+/// that bypass the page cache, without changing the caller's descriptor. File systems without
+/// O_DIRECT (procfs, sysfs; tmpfs before Linux 6.6) refuse with EINVAL.
+pub fn reopen_direct(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    counted(nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECT | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ))
+}
+
 /// `pthread_atfork(3)` with only a child handler: `f` runs in every child right after fork().
 /// Returns whether it was registered (it fails only with ENOMEM).
 pub fn on_fork_in_child(f: extern "C" fn()) -> bool {

@@ -1,0 +1,74 @@
+//! The page-cache policies of a regular-file source ([`crate::Cache`]): drop-behind, and
+//! O_DIRECT reads into aligned buffers.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use crate::sys;
+
+/// Pages are released this far behind the position: the bytes a socket may still hold (its
+/// send buffer, the peer's receive window) keep their pages referenced, and releasing those
+/// would only fail quietly.
+const LAG: u64 = 8 << 20;
+/// Released in steps of this much, so the advice costs one syscall per 8 MiB.
+const STEP: u64 = 8 << 20;
+
+/// Drop-behind for one transfer: what has been released so far.
+pub(crate) struct Behind {
+    from: u64,
+}
+
+impl Behind {
+    /// Starts at the transfer's first source offset.
+    pub(crate) fn new(start: u64) -> Behind {
+        Behind { from: start }
+    }
+
+    /// After bytes were delivered up to `pos`: releases what is more than [`LAG`] behind, a
+    /// [`STEP`] at a time. The advice is only advice: its errors change nothing.
+    pub(crate) fn delivered_to(&mut self, src: BorrowedFd<'_>, pos: u64) {
+        let upto = pos.saturating_sub(LAG);
+        if upto >= self.from + STEP {
+            let _ = sys::drop_cached(src, self.from, upto - self.from);
+            self.from = upto;
+        }
+    }
+
+    /// At the end of the call: releases everything delivered (pages still held by a socket
+    /// stay until it lets go of them).
+    pub(crate) fn finish(&mut self, src: BorrowedFd<'_>, pos: u64) {
+        if pos > self.from {
+            let _ = sys::drop_cached(src, self.from, pos - self.from);
+            self.from = pos;
+        }
+    }
+}
+
+/// O_DIRECT alignment of offsets, lengths and memory: the largest logical block size in use.
+pub(crate) const ALIGN: usize = 4096;
+
+/// A buffer whose start is [`ALIGN`]-aligned, as O_DIRECT reads need: a plain vector with
+/// room to start at the first aligned byte.
+pub(crate) struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// `len` bytes (a multiple of [`ALIGN`]).
+    pub(crate) fn new(len: usize) -> AlignedBuf {
+        let raw = vec![0u8; len + ALIGN];
+        let start = raw.as_ptr().align_offset(ALIGN).min(ALIGN);
+        AlignedBuf { raw, start, len }
+    }
+
+    /// The aligned bytes.
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// A second, O_DIRECT descriptor of the source file, or why not (EINVAL on procfs).
+pub(crate) fn open_direct(src: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    sys::reopen_direct(src)
+}
