@@ -129,7 +129,6 @@ class Loop(uvloop.Loop):
         total = 0
         proto = _SendfileProtocol(self, transport, None)
         try:
-            await proto.empty()
             while True:
                 if count:
                     blocksize = min(count - total, blocksize)
@@ -224,9 +223,12 @@ class _SendfileProtocol(asyncio.Protocol):
                 self._transport.set_write_buffer_limits(high=high, low=low)
 
     async def drain(self) -> None:
-        """Wait while the transport is above its high-water mark."""
+        """Wait while the transport is above its high-water mark. Whether it had paused the real
+        protocol before we stood in is not visible; above the mark it had (transports pause on
+        the write that crosses it), and its resume then comes to us."""
         self._check()
-        while self._paused:
+        high = self._transport.get_write_buffer_limits()[1]
+        while self._paused or self._transport.get_write_buffer_size() > high:
             await self._wait()
             self._check()
 
