@@ -161,6 +161,12 @@ class RecordingProxy:
         self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._relay()
+        except OSError:
+            pass  # either side went away (a reset ends the relay, as it would end the connection)
+
+    def _relay(self) -> None:
         client, _ = self.listener.accept()
         upstream = socket.create_connection(("127.0.0.1", self.target), timeout=LIMIT)
         with client, upstream:
