@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make python-test`: build the wheel from this tree, install it into a fresh venv together with
-# pytest, mypy and uvloop, then run stubtest on the native module, mypy --strict on the package,
+# pytest, mypy and the web extra's pinned dependencies (requirements-web.txt: uvicorn, uvloop,
+# aiohttp, ...), then run stubtest on the native module, mypy --strict on the package,
 # and the pytest suite (whose closing summary line is the last thing printed).
 set -euo pipefail
 
@@ -12,9 +13,9 @@ trap 'rm -rf "$venv"' EXIT
 echo "== python-test: fresh venv in $venv ($("$python" --version))"
 "$python" -m venv "$venv"
 py="$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check "pytest>=7" "mypy>=1.8" "uvloop>=0.19"
-echo "== python-test: building and installing the wheel (pip install ./bindings-python)"
-"$py" -m pip install --quiet --disable-pip-version-check "$here"
+"$py" -m pip install --quiet --disable-pip-version-check "pytest>=7" "mypy>=1.8" -r "$here/requirements-web.txt"
+echo "== python-test: building and installing the wheel (pip install ./bindings-python[web])"
+"$py" -m pip install --quiet --disable-pip-version-check "$here[web]"
 
 # Run from outside the source tree so `import zcopy` is the installed wheel.
 cd "$venv"

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from . import _zcopy
 
-__all__ = ["sock_sendfile"]
+__all__ = ["new_event_loop", "sock_sendfile"]
 
 # Bytes moved per engine call before the loop gets to run other callbacks: keeps many concurrent
 # transfers fair when the peers drain as fast as we send.
@@ -90,6 +90,15 @@ async def sock_sendfile(sock: socket.socket, file: _SendableFile, offset: int = 
     finally:
         if total > 0:
             _set_position(file, offset + total)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop event loop whose ``loop.sendfile`` sends through the engine (``zcopy.uvloop.Loop``;
+    needs the ``web`` extra), so aiohttp's ``FileResponse`` goes zero-copy on uvloop:
+    ``web.run_app(app, loop=zcopy.aio.new_event_loop())``."""
+    from .uvloop import Loop
+
+    return Loop()
 
 
 def _set_position(file: _SendableFile, pos: int) -> None:
