@@ -27,6 +27,22 @@
 #define ZCOPY_FLAG_ALLOW_FALLBACK 1u
 
 /**
+ * `flags` bit (`zcopy_transfer`, `zcopy_send_parts`): release a regular-file source's pages
+ * from the page cache behind the transfer (POSIX_FADV_DONTNEED on what was delivered), so a
+ * file streamed once does not evict everything else. Not with `ZCOPY_FLAG_CACHE_DIRECT`.
+ */
+#define ZCOPY_FLAG_CACHE_DROP_BEHIND 2u
+
+/**
+ * `flags` bit: read a regular-file source with O_DIRECT into aligned buffers (plus
+ * drop-behind), bypassing the page cache, as nginx's `directio`. Only `ZCOPY_METHOD_AUTO` and
+ * `ZCOPY_METHOD_READ_WRITE` read that way (another method is `ZCOPY_STATUS_INVALID_ARGUMENT`);
+ * where the file system refuses O_DIRECT the transfer reads through the page cache with
+ * drop-behind, and `report->fallbacks` counts that.
+ */
+#define ZCOPY_FLAG_CACHE_DIRECT 4u
+
+/**
  * How bytes are moved. The numbers never change.
  */
 typedef enum zcopy_method {
@@ -296,9 +312,10 @@ void zcopy_options_init(struct zcopy_options *opts);
  * the source file may still reach the peer.
  *
  * Returns `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative descriptor, `offset < -1`,
- * `timeout_ms < -1`, an unknown method or flag; `ZCOPY_STATUS_UNSUPPORTED` when an explicit
- * method cannot work (nothing consumed from a pipe or socket source) unless
- * `ZCOPY_FLAG_ALLOW_FALLBACK` is set.
+ * `timeout_ms < -1`, an unknown method or flag, both cache flags, or
+ * `ZCOPY_FLAG_CACHE_DIRECT` with a method other than Auto or read_write;
+ * `ZCOPY_STATUS_UNSUPPORTED` when an explicit method cannot work (nothing consumed from a pipe
+ * or socket source) unless `ZCOPY_FLAG_ALLOW_FALLBACK` is set.
  *
  * Threading: any thread, many at once (on different descriptor pairs).
  *
@@ -331,12 +348,13 @@ enum zcopy_status zcopy_transfer(int src_fd,
  *
  * Checked before any byte moves: `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative `dst_fd`, a
  * part with `fd < -1`, `offset < 0`, a bytes part with a non-zero `offset`, a non-zero
- * `reserved` or `flags`, a file range past its file's end (the response would be malformed),
+ * `reserved`, unknown or contradictory `flags`, a file range past its file's end (the response would be malformed),
  * `skip` past the response's end; `ZCOPY_STATUS_UNSUPPORTED` for a file part that is not a
  * regular file; `ZCOPY_STATUS_OS` with EBADF for a descriptor that is not open;
  * `ZCOPY_STATUS_NULL_PARAMETER` for `parts` NULL with `nparts` > 0, or a bytes part with
  * `data` NULL and `len` > 0. A file that shrinks during the call ends it with
- * `ZCOPY_STATUS_INVALID_ARGUMENT` and the bytes sent. A closed peer is `ZCOPY_STATUS_OS`
+ * `ZCOPY_STATUS_INVALID_ARGUMENT` and the bytes sent. `flags`: 0, or one of the cache bits
+ * `ZCOPY_FLAG_CACHE_DROP_BEHIND`, `ZCOPY_FLAG_CACHE_DIRECT` for the file parts. A closed peer is `ZCOPY_STATUS_OS`
  * (EPIPE or ECONNRESET) and never kills the process with SIGPIPE.
  *
  * Threading: any thread, many at once (on different destinations).

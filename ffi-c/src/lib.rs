@@ -35,6 +35,7 @@ pub use sender::{
 };
 pub use transfer::{zcopy_options_init, zcopy_transfer};
 pub use types::{
-    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_TO_EOF, zcopy_method, zcopy_options, zcopy_part,
-    zcopy_relay_report, zcopy_report, zcopy_sender_stats, zcopy_status,
+    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_FLAG_CACHE_DIRECT, ZCOPY_FLAG_CACHE_DROP_BEHIND, ZCOPY_TO_EOF,
+    zcopy_method, zcopy_options, zcopy_part, zcopy_relay_report, zcopy_report, zcopy_sender_stats,
+    zcopy_status,
 };

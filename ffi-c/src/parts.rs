@@ -5,7 +5,7 @@ use std::ffi::c_int;
 use zcopy_core::{PartsOptions, RawPart};
 
 use crate::status::{Failure, catch, timeout_from_ms};
-use crate::transfer::report_of;
+use crate::transfer::{CACHE_FLAGS, cache_of, report_of};
 use crate::types::{zcopy_part, zcopy_report, zcopy_status};
 
 /// The parts as core takes them; the checks the C struct needs that core cannot make.
@@ -56,9 +56,10 @@ fn send(
     timeout_ms: i64,
     flags: u32,
 ) -> (zcopy_status, zcopy_report) {
-    if flags != 0 {
-        return (zcopy_status::InvalidArgument, zcopy_report::EMPTY);
-    }
+    let cache = match cache_of(flags) {
+        Ok(c) if flags & !CACHE_FLAGS == 0 => c,
+        _ => return (zcopy_status::InvalidArgument, zcopy_report::EMPTY),
+    };
     let timeout = match timeout_from_ms(timeout_ms) {
         Ok(t) => t,
         Err(f) => return (f.status, zcopy_report::EMPTY),
@@ -67,6 +68,7 @@ fn send(
     let opts = PartsOptions {
         timeout,
         skip,
+        cache,
         ..PartsOptions::default()
     };
     match zcopy_core::send_parts_fds(dst, parts, &opts) {
@@ -97,12 +99,13 @@ fn send(
 ///
 /// Checked before any byte moves: `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative `dst_fd`, a
 /// part with `fd < -1`, `offset < 0`, a bytes part with a non-zero `offset`, a non-zero
-/// `reserved` or `flags`, a file range past its file's end (the response would be malformed),
+/// `reserved`, unknown or contradictory `flags`, a file range past its file's end (the response would be malformed),
 /// `skip` past the response's end; `ZCOPY_STATUS_UNSUPPORTED` for a file part that is not a
 /// regular file; `ZCOPY_STATUS_OS` with EBADF for a descriptor that is not open;
 /// `ZCOPY_STATUS_NULL_PARAMETER` for `parts` NULL with `nparts` > 0, or a bytes part with
 /// `data` NULL and `len` > 0. A file that shrinks during the call ends it with
-/// `ZCOPY_STATUS_INVALID_ARGUMENT` and the bytes sent. A closed peer is `ZCOPY_STATUS_OS`
+/// `ZCOPY_STATUS_INVALID_ARGUMENT` and the bytes sent. `flags`: 0, or one of the cache bits
+/// `ZCOPY_FLAG_CACHE_DROP_BEHIND`, `ZCOPY_FLAG_CACHE_DIRECT` for the file parts. A closed peer is `ZCOPY_STATUS_OS`
 /// (EPIPE or ECONNRESET) and never kills the process with SIGPIPE.
 ///
 /// Threading: any thread, many at once (on different destinations).

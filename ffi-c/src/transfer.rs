@@ -3,12 +3,12 @@
 use std::ffi::c_int;
 use std::mem::offset_of;
 
-use zcopy_core::{Method, Options, Report};
+use zcopy_core::{Cache, Method, Options, Report};
 
 use crate::status::{Failure, catch, timeout_from_ms};
 use crate::types::{
-    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_TO_EOF, zcopy_method, zcopy_options, zcopy_report,
-    zcopy_status,
+    ZCOPY_FLAG_ALLOW_FALLBACK, ZCOPY_FLAG_CACHE_DIRECT, ZCOPY_FLAG_CACHE_DROP_BEHIND, ZCOPY_TO_EOF,
+    zcopy_method, zcopy_options, zcopy_report, zcopy_status,
 };
 
 /// `zcopy_options` as read from C: the method as a plain integer, because a C caller can store
@@ -55,10 +55,11 @@ fn options(raw: &RawOptions) -> Result<Options, Failure> {
     };
     let count = (raw.count != ZCOPY_TO_EOF).then_some(raw.count);
     let timeout = timeout_from_ms(raw.timeout_ms)?;
-    if raw.flags & !ZCOPY_FLAG_ALLOW_FALLBACK != 0 {
+    if raw.flags & !(ZCOPY_FLAG_ALLOW_FALLBACK | CACHE_FLAGS) != 0 {
         return Err(Failure::invalid());
     }
     let fallback = raw.flags & ZCOPY_FLAG_ALLOW_FALLBACK != 0;
+    let cache = cache_of(raw.flags)?;
     // C has no destination offset: the destination is written at its position, which advances.
     // SIGPIPE stays guarded: a C host may well leave it at its default (kill).
     Ok(Options {
@@ -67,8 +68,22 @@ fn options(raw: &RawOptions) -> Result<Options, Failure> {
         count,
         timeout,
         fallback,
+        cache,
         ..Options::default()
     })
+}
+
+/// The cache-policy bits of `flags`.
+pub(crate) const CACHE_FLAGS: u32 = ZCOPY_FLAG_CACHE_DROP_BEHIND | ZCOPY_FLAG_CACHE_DIRECT;
+
+/// The page-cache policy the flags ask for; both bits at once is INVALID_ARGUMENT.
+pub(crate) fn cache_of(flags: u32) -> Result<Cache, Failure> {
+    match flags & CACHE_FLAGS {
+        0 => Ok(Cache::Keep),
+        ZCOPY_FLAG_CACHE_DROP_BEHIND => Ok(Cache::DropBehind),
+        ZCOPY_FLAG_CACHE_DIRECT => Ok(Cache::Direct),
+        _ => Err(Failure::invalid()),
+    }
 }
 
 /// The C report of a core report (`os_errno` for `ZCOPY_STATUS_OS`, else 0).
@@ -140,9 +155,10 @@ pub unsafe extern "C" fn zcopy_options_init(opts: *mut zcopy_options) {
 /// the source file may still reach the peer.
 ///
 /// Returns `ZCOPY_STATUS_INVALID_ARGUMENT` for a negative descriptor, `offset < -1`,
-/// `timeout_ms < -1`, an unknown method or flag; `ZCOPY_STATUS_UNSUPPORTED` when an explicit
-/// method cannot work (nothing consumed from a pipe or socket source) unless
-/// `ZCOPY_FLAG_ALLOW_FALLBACK` is set.
+/// `timeout_ms < -1`, an unknown method or flag, both cache flags, or
+/// `ZCOPY_FLAG_CACHE_DIRECT` with a method other than Auto or read_write;
+/// `ZCOPY_STATUS_UNSUPPORTED` when an explicit method cannot work (nothing consumed from a pipe
+/// or socket source) unless `ZCOPY_FLAG_ALLOW_FALLBACK` is set.
 ///
 /// Threading: any thread, many at once (on different descriptor pairs).
 ///
@@ -208,7 +224,8 @@ mod tests {
                 timeout_ms: -2,
                 ..raw()
             },
-            RawOptions { flags: 2, ..raw() },
+            RawOptions { flags: 8, ..raw() },
+            RawOptions { flags: 6, ..raw() },
         ];
         for b in bad {
             assert_eq!(options(&b).err(), Some(Failure::invalid()));

@@ -9,6 +9,18 @@ pub const ZCOPY_TO_EOF: u64 = u64::MAX;
 /// returning `ZCOPY_STATUS_UNSUPPORTED`. Auto always falls back.
 pub const ZCOPY_FLAG_ALLOW_FALLBACK: u32 = 1u32;
 
+/// `flags` bit (`zcopy_transfer`, `zcopy_send_parts`): release a regular-file source's pages
+/// from the page cache behind the transfer (POSIX_FADV_DONTNEED on what was delivered), so a
+/// file streamed once does not evict everything else. Not with `ZCOPY_FLAG_CACHE_DIRECT`.
+pub const ZCOPY_FLAG_CACHE_DROP_BEHIND: u32 = 2u32;
+
+/// `flags` bit: read a regular-file source with O_DIRECT into aligned buffers (plus
+/// drop-behind), bypassing the page cache, as nginx's `directio`. Only `ZCOPY_METHOD_AUTO` and
+/// `ZCOPY_METHOD_READ_WRITE` read that way (another method is `ZCOPY_STATUS_INVALID_ARGUMENT`);
+/// where the file system refuses O_DIRECT the transfer reads through the page cache with
+/// drop-behind, and `report->fallbacks` counts that.
+pub const ZCOPY_FLAG_CACHE_DIRECT: u32 = 4u32;
+
 /// The status every fallible function returns. The numbers never change.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

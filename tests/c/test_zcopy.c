@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1370,6 +1371,79 @@ static bool test_send_parts_errors(void) {
     return true;
 }
 
+/* ---------------------------------------------------------------- page-cache policy */
+
+/* Bytes of the file behind fd in the page cache (mincore over an untouched mapping). */
+static size_t resident(int fd, size_t len) {
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) die("mmap");
+    size_t pages = (len + 4095) / 4096, n = 0;
+    unsigned char *vec = malloc(pages);
+    if (!vec) die("malloc");
+    if (mincore(p, len, vec) != 0) die("mincore");
+    for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
+    free(vec);
+    munmap(p, len);
+    return n * 4096;
+}
+
+static bool cache_case(uint32_t flags, size_t n, bool expect_cached) {
+    int src = temp_file(n, 31);
+    CHECK(fsync(src) == 0);
+    unsigned char *buf = malloc(1 << 20);
+    CHECK(buf != NULL);
+    for (off_t off = 0; off < (off_t)n; off += 1 << 20) CHECK(pread(src, buf, 1 << 20, off) > 0);
+    free(buf);
+    CHECK(resident(src, n) >= n * 9 / 10);
+    int a, b;
+    tcp_pair(&a, &b);
+    reader rd = spawn_reader(b, a);
+    close(b);
+    zcopy_options o;
+    zcopy_options_init(&o);
+    o.flags = flags;
+    zcopy_report r = garbage_report();
+    CHECK_STATUS(zcopy_transfer(src, a, &o, &r), ZCOPY_STATUS_OK);
+    close(a);
+    digest d;
+    CHECK(reader_wait(rd, &d));
+    CHECK(d.len == n && d.hash == hash_of(31, n) && r.bytes == n);
+    size_t left = resident(src, n);
+    if (expect_cached)
+        CHECKF(left >= n * 9 / 10, "flags %u left %zu of %zu cached", flags, left, n);
+    else
+        CHECKF(left <= (24u << 20), "flags %u left %zu bytes resident", flags, left);
+    close(src);
+    return true;
+}
+
+static bool test_cache_policy(void) {
+    const size_t n = 64u << 20;
+    if (!cache_case(0, n, true)) return false;
+    if (!cache_case(ZCOPY_FLAG_CACHE_DROP_BEHIND, n, false)) return false;
+    if (!cache_case(ZCOPY_FLAG_CACHE_DIRECT, n, false)) return false;
+    /* Refusals: both bits; Direct with a method that reads through the page cache. */
+    int src = temp_file(4096, 32), p[2];
+    CHECK(pipe(p) == 0);
+    zcopy_options o;
+    zcopy_options_init(&o);
+    o.flags = ZCOPY_FLAG_CACHE_DROP_BEHIND | ZCOPY_FLAG_CACHE_DIRECT;
+    CHECK_STATUS(zcopy_transfer(src, p[1], &o, NULL), ZCOPY_STATUS_INVALID_ARGUMENT);
+    o.flags = ZCOPY_FLAG_CACHE_DIRECT;
+    o.method = ZCOPY_METHOD_SPLICE;
+    CHECK_STATUS(zcopy_transfer(src, p[1], &o, NULL), ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_part part = file_part(src, 0, 4096);
+    CHECK_STATUS(zcopy_send_parts(p[1], &part, 1, 0, -1, ZCOPY_FLAG_CACHE_DIRECT | 1, NULL),
+                 ZCOPY_STATUS_INVALID_ARGUMENT);
+    zcopy_report r;
+    CHECK_STATUS(zcopy_send_parts(p[1], &part, 1, 0, -1, ZCOPY_FLAG_CACHE_DIRECT, &r), ZCOPY_STATUS_OK);
+    CHECK(r.bytes == 4096 && r.method == ZCOPY_METHOD_READ_WRITE);
+    close(p[0]);
+    close(p[1]);
+    close(src);
+    return true;
+}
+
 /* Run in a child that leaves SIGPIPE at its default (kill) disposition: a transfer into a
  * closed peer must return OS / EPIPE with the bytes moved, the child must survive, and its
  * signal state must be unchanged. */
@@ -1495,6 +1569,7 @@ static const test_case tests[] = {
     {"send_parts", test_send_parts},
     {"send_parts_resume", test_send_parts_resume},
     {"send_parts_errors", test_send_parts_errors},
+    {"cache_policy", test_cache_policy},
     {"closed_peer_sigpipe", test_closed_peer_sigpipe},
 };
 
