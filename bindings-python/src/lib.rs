@@ -28,7 +28,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
-use zcopy_core::{ErrorCode, InterruptHook, Method, Options, RelayOptions};
+use zcopy_core::{Cache, ErrorCode, InterruptHook, Method, Options, RelayOptions};
 
 mod parts;
 
@@ -368,6 +368,10 @@ fn sigpipe_handled(py: Python<'_>) -> bool {
 /// - ``timeout``: seconds, one deadline for the whole call covering every wait on either
 ///   descriptor; 0 does not wait (``BlockingIOError`` with ``.characters_written``); None waits.
 ///   A socket object's own ``settimeout`` is not consulted.
+/// - ``cache``: what happens to a regular-file source's page cache, a ``Cache`` or its name:
+///   ``"keep"`` (None: the kernel's default), ``"drop_behind"`` (pages released behind the
+///   transfer), ``"direct"`` (O_DIRECT reads, Auto and read_write only; falls back to
+///   drop-behind where the file system refuses O_DIRECT, and the report's fallbacks say so).
 ///
 /// - A TLS socket (``ssl.SSLSocket``) on either side is ``TypeError``: the engine writes below
 ///   TLS. ``socket_sendfile`` sends through one encrypted.
@@ -380,7 +384,7 @@ fn sigpipe_handled(py: Python<'_>) -> bool {
 /// ``.bytes_lost`` (bytes taken from a pipe or socket source that did not reach it).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the Python signature, one parameter per option
-#[pyo3(signature = (src, dst, *, offset=None, count=None, method=None, timeout=None, fallback=false))]
+#[pyo3(signature = (src, dst, *, offset=None, count=None, method=None, timeout=None, fallback=false, cache=None))]
 fn transfer(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -390,8 +394,29 @@ fn transfer(
     method: Option<&Bound<'_, PyAny>>,
     timeout: Option<&Bound<'_, PyAny>>,
     fallback: bool,
+    cache: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Report> {
-    transfer_objects(py, src, dst, offset, count, method, timeout, fallback)
+    let cache = cache_arg(cache)?;
+    transfer_objects(py, src, dst, offset, count, method, timeout, fallback, cache)
+}
+
+/// A page-cache policy: a `zcopy.Cache` or its name; None is Keep.
+fn cache_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Cache> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Cache::Keep);
+    };
+    let name = obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "cache must be a str or zcopy.Cache, not {}",
+            type_name(obj)
+        ))
+    })?;
+    let name = name.to_cow()?;
+    Cache::from_name(&name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown cache policy {name:?} (expected keep, drop_behind or direct)"
+        ))
+    })
 }
 
 /// `io.IOBase`, the base of every Python file object.
@@ -424,6 +449,7 @@ fn transfer_objects(
     method: Option<&Bound<'_, PyAny>>,
     timeout: Option<&Bound<'_, PyAny>>,
     fallback: bool,
+    cache: Cache,
 ) -> PyResult<Report> {
     if is_file_object(dst)? {
         dst.call_method0("flush")?;
@@ -439,6 +465,7 @@ fn transfer_objects(
         fallback,
         on_interrupt: Some(interrupt_hook()),
         host_ignores_sigpipe: sigpipe_handled(py),
+        cache,
         ..Options::default()
     };
     let (src_fd, dst_fd) = (fd_arg(src, "src")?, fd_arg(dst, "dst")?);

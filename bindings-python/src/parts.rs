@@ -7,7 +7,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use zcopy_core::{PartsOptions, RawPart};
 
 use crate::{
-    HeldBuffer, Report, detached, fd_arg, interrupt_hook, sigpipe_handled, take_pending,
+    HeldBuffer, Report, cache_arg, detached, fd_arg, interrupt_hook, sigpipe_handled, take_pending,
     timeout_arg, to_pyerr, type_name, u64_arg,
 };
 
@@ -83,6 +83,7 @@ fn parse<'py>(item: &Bound<'py, PyAny>, i: usize) -> PyResult<Parsed<'py>> {
 /// choice (``sendfile``, ``splice``).
 ///
 /// - ``timeout``: seconds, one deadline for the whole response; 0 does not wait; None waits.
+/// - ``cache``: the page-cache policy for the file parts (see ``transfer``).
 /// - ``skip``: bytes of this response an earlier call delivered. Every exception carries
 ///   ``.bytes_transferred``: resume with ``skip`` + that to send exactly the rest.
 ///
@@ -92,13 +93,14 @@ fn parse<'py>(item: &Bound<'py, PyAny>, i: usize) -> PyResult<Parsed<'py>> {
 /// ``BlockingIOError``, ``TimeoutError``, ``OSError`` (``BrokenPipeError``,
 /// ``ConnectionResetError``), ``ValueError`` when a file shrank under its range.
 #[pyfunction]
-#[pyo3(signature = (sock, parts, *, timeout=None, skip=None))]
+#[pyo3(signature = (sock, parts, *, timeout=None, skip=None, cache=None))]
 pub(crate) fn send_parts(
     py: Python<'_>,
     sock: &Bound<'_, PyAny>,
     parts: &Bound<'_, PyAny>,
     timeout: Option<&Bound<'_, PyAny>>,
     skip: Option<&Bound<'_, PyAny>>,
+    cache: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Report> {
     let dst = fd_arg(sock, "sock")?;
     let parsed = parts
@@ -112,6 +114,7 @@ pub(crate) fn send_parts(
         on_interrupt: Some(interrupt_hook()),
         host_ignores_sigpipe: sigpipe_handled(py),
         skip: u64_arg(skip, "skip")?.unwrap_or(0),
+        cache: cache_arg(cache)?,
     };
     // A signal whose handler did not raise may cut a file part's single sendfile short (the
     // engine does not resolve the numbers again): as PEP 475 asks, the rest goes on in a new

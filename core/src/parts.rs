@@ -5,7 +5,11 @@
 //! Sent piece by piece, each part costs a call, its syscalls and, on TCP, usually a segment of
 //! its own. Here:
 //! - consecutive byte parts go out in one `sendmsg`, with MSG_MORE when more parts follow, so
-//!   a 200-byte header and a 4 KiB file leave as one segment;
+//!   a 200-byte header and a 4 KiB file leave as one segment (MSG_MORE holds the header until
+//!   the file's send, unless an ACK for earlier data arrives in between and the socket, with
+//!   TCP_NODELAY or nothing else in flight, sends what it holds: a response that starts while
+//!   the previous one is still unacknowledged may take two segments; the TCP_CORK window below
+//!   would close that gap for three more syscalls per response);
 //! - a file part followed by more parts is sent inside one TCP_CORK window (`sendfile` has no
 //!   MSG_MORE), after which the socket's cork state is what it was;
 //! - file parts go through [`crate::transfer`]: the same method choice, fallbacks and waits.

@@ -37,6 +37,7 @@ from . import _zcopy
 from ._zcopy import PanicError, Report, UnsupportedError, ZeroCopySender, __version__
 
 __all__ = [
+    "Cache",
     "FileDescriptorLike",
     "Method",
     "PanicError",
@@ -86,6 +87,19 @@ class Method(enum.StrEnum):
     COPY_FILE_RANGE = "copy_file_range"
     #: ``send(2)`` with ``MSG_ZEROCOPY`` from a mapping of the source file, to a TCP socket.
     MSG_ZEROCOPY = "msg_zerocopy"
+
+
+class Cache(enum.StrEnum):
+    """What a transfer does to the page cache of a regular-file source (``cache=``)."""
+
+    #: The kernel's default: pages read stay cached.
+    KEEP = "keep"
+    #: Release the source's pages behind the transfer (``POSIX_FADV_DONTNEED``), so a file
+    #: streamed once does not evict everything else.
+    DROP_BEHIND = "drop_behind"
+    #: Read with ``O_DIRECT`` into aligned buffers (plus drop-behind), as nginx's ``directio``;
+    #: Auto and read_write only.
+    DIRECT = "direct"
 
 
 
