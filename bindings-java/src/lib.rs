@@ -28,7 +28,7 @@ use zcopy_core::fd::FdKind;
 
 mod parts;
 use zcopy_core::{
-    ErrorCode, ExternalBuffer, Method, Options, RelayOptions, Report, ZeroCopySender,
+    Cache, ErrorCode, ExternalBuffer, Method, Options, RelayOptions, Report, ZeroCopySender,
 };
 
 /// The version of this native library; `NativeLoader` refuses a library whose version differs
@@ -249,6 +249,16 @@ fn dup_fd(env: &mut Env<'_>, fdobj: &JObject<'_>, what: &'static str) -> Res<Own
     Ok(dup)
 }
 
+/// A `dev.zcopy.Cache` number.
+fn cache_of(n: jint) -> Res<Cache> {
+    match n {
+        0 => Ok(Cache::Keep),
+        1 => Ok(Cache::DropBehind),
+        2 => Ok(Cache::Direct),
+        _ => Err(Failure::Invalid(format!("unknown cache policy number {n}"))),
+    }
+}
+
 fn opt_u64(v: jlong) -> Option<u64> {
     u64::try_from(v).ok()
 }
@@ -426,6 +436,7 @@ pub fn transfer<'local>(
     timeout_nanos: jlong,
     fallback: jboolean,
     dst_position: jlong,
+    cache: jint,
     report: JLongArray<'local>,
 ) {
     unowned
@@ -452,6 +463,7 @@ pub fn transfer<'local>(
                 // HotSpot always installs its own SIGPIPE handler (it ignores the signal), so
                 // the engine need not block it around each call.
                 host_ignores_sigpipe: true,
+                cache: cache_of(cache)?,
                 ..Options::default()
             };
             let t0 = Instant::now();

@@ -4,11 +4,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray, JObject, JObjectArray};
-use jni::sys::jlong;
+use jni::sys::{jint, jlong};
 use jni::{Env, EnvUnowned};
 use zcopy_core::{ErrorCode, Part, PartsOptions};
 
-use crate::{Failure, Res, Throw, dup_fd, fill, opt_duration, report_slots};
+use crate::{Failure, Res, Throw, cache_of, dup_fd, fill, opt_duration, report_slots};
 
 /// A bytes part's memory for the call: a copy of a `byte[]` region, or a direct buffer's own
 /// memory (the caller's local reference keeps the buffer reachable for the call).
@@ -75,7 +75,7 @@ fn read_bytes<'a>(
     }))
 }
 
-/// `Native.sendParts(dst, data, files, ranges, skip, timeoutNanos, report)`: part `i` is the
+/// `Native.sendParts(dst, data, files, ranges, skip, timeoutNanos, cache, report)`: part `i` is the
 /// file range `files[i]` @ (`ranges[2i]`, `ranges[2i+1]`) when `files[i]` is not null, else the
 /// bytes of `data[i]` (a `byte[]` or a direct `ByteBuffer`) @ (position, length). WouldBlock is
 /// not an exception: the report says so with the bytes moved.
@@ -90,6 +90,7 @@ pub fn send_parts<'local>(
     ranges: JLongArray<'local>,
     skip: jlong,
     timeout_nanos: jlong,
+    cache: jint,
     report: JLongArray<'local>,
 ) {
     unowned
@@ -141,6 +142,7 @@ pub fn send_parts<'local>(
                 // HotSpot ignores SIGPIPE (see `transfer`).
                 host_ignores_sigpipe: true,
                 skip,
+                cache: cache_of(cache)?,
                 ..PartsOptions::default()
             };
             let t0 = Instant::now();

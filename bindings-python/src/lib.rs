@@ -397,7 +397,9 @@ fn transfer(
     cache: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Report> {
     let cache = cache_arg(cache)?;
-    transfer_objects(py, src, dst, offset, count, method, timeout, fallback, cache)
+    transfer_objects(
+        py, src, dst, offset, count, method, timeout, fallback, cache,
+    )
 }
 
 /// A page-cache policy: a `zcopy.Cache` or its name; None is Keep.

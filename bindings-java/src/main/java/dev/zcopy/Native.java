@@ -104,11 +104,12 @@ final class Native {
      * @param fallback whether an explicit method may fall back
      * @param dstPosition write the destination (a regular file) at this position without
      *     changing its file position, or -1 to write at and advance its position
+     * @param cache a {@link Cache} number
      * @param report receives {@link #REPORT_LEN} slots on success and on would-block
      * @throws IOException the engine's error, mapped by the error table
      */
     static native void transfer(FileDescriptor src, FileDescriptor dst, int method, long offset, long count,
-            long timeoutNanos, boolean fallback, long dstPosition, long[] report) throws IOException;
+            long timeoutNanos, boolean fallback, long dstPosition, int cache, long[] report) throws IOException;
 
     /**
      * The engine's {@code send_parts}: part {@code i} is the file range {@code files[i]} at
@@ -121,11 +122,12 @@ final class Native {
      * @param ranges two slots per part
      * @param skip bytes of the response an earlier call delivered
      * @param timeoutNanos deadline of the call, or -1 to wait as long as it takes
+     * @param cache a {@link Cache} number, for the file parts
      * @param report receives {@link #REPORT_LEN} slots on success and on would-block
      * @throws IOException the engine's error, mapped by the error table
      */
     static native void sendParts(FileDescriptor dst, Object[] data, FileDescriptor[] files, long[] ranges,
-            long skip, long timeoutNanos, long[] report) throws IOException;
+            long skip, long timeoutNanos, int cache, long[] report) throws IOException;
 
     /**
      * The engine's splice relay between two stream sockets, until both directions end.

@@ -16,6 +16,7 @@ public final class TransferOptions {
     private final long count;
     private final Duration timeout;
     private final boolean fallback;
+    private final Cache cache;
 
     private TransferOptions(Builder b) {
         this.method = b.method;
@@ -23,6 +24,7 @@ public final class TransferOptions {
         this.count = b.count;
         this.timeout = b.timeout;
         this.fallback = b.fallback;
+        this.cache = b.cache;
     }
 
     /**
@@ -89,10 +91,19 @@ public final class TransferOptions {
         return fallback;
     }
 
+    /**
+     * What the transfer does to the source's page cache.
+     *
+     * @return the policy ({@link Cache#KEEP} by default)
+     */
+    public Cache cache() {
+        return cache;
+    }
+
     @Override
     public String toString() {
         return "TransferOptions[method=" + method + ", offset=" + offset + ", count=" + count
-                + ", timeout=" + timeout + ", fallback=" + fallback + "]";
+                + ", timeout=" + timeout + ", fallback=" + fallback + ", cache=" + cache + "]";
     }
 
     /** Builds {@link TransferOptions}; every setter returns the builder. Not thread-safe. */
@@ -102,6 +113,7 @@ public final class TransferOptions {
         private long count = -1;
         private Duration timeout;
         private boolean fallback;
+        private Cache cache = Cache.KEEP;
 
         private Builder() {
         }
@@ -181,6 +193,20 @@ public final class TransferOptions {
          */
         public Builder fallback(boolean fallback) {
             this.fallback = fallback;
+            return this;
+        }
+
+        /**
+         * What to do with a regular-file source's page cache; see {@link Cache}.
+         * {@link Cache#DIRECT} with a method other than Auto or read_write is an
+         * {@link IllegalArgumentException} from the transfer.
+         *
+         * @param cache the policy
+         * @return this builder
+         * @throws NullPointerException if cache is null
+         */
+        public Builder cache(Cache cache) {
+            this.cache = Objects.requireNonNull(cache, "cache");
             return this;
         }
 

@@ -273,7 +273,7 @@ public final class ZeroCopy {
         Objects.requireNonNull(options, "options");
         long[] r = new long[Native.REPORT_LEN];
         Native.transfer(src, dst, options.method().number(), options.offset(), options.count(),
-                nanos(options.timeout()), options.fallback(), -1, r);
+                nanos(options.timeout()), options.fallback(), -1, options.cache().number(), r);
         return new TransferReport(r);
     }
 
@@ -283,15 +283,30 @@ public final class ZeroCopy {
      * part followed by more parts inside one TCP_CORK window; the socket's own cork state is
      * kept), so a small header and a 4 KiB file leave as one TCP segment; file parts use the
      * engine's {@code sendfile}/{@code splice}. Waits as long as it takes on a blocking channel;
-     * see {@link #sendParts(SocketChannel, List, long, Duration)}.
+     * see {@link #sendParts(SocketChannel, List, long, Duration, Cache)}.
      *
      * @param target the socket (borrowed, not closed)
      * @param parts the response
      * @return the bytes sent: the whole response on a blocking channel
-     * @throws IOException as {@link #sendParts(SocketChannel, List, long, Duration)}
+     * @throws IOException as {@link #sendParts(SocketChannel, List, long, Duration, Cache)}
      */
     public static long sendParts(SocketChannel target, List<Part> parts) throws IOException {
-        return sendParts(target, parts, 0, null);
+        return sendParts(target, parts, 0, null, Cache.KEEP);
+    }
+
+    /**
+     * {@link #sendParts(SocketChannel, List, long, Duration, Cache)} with {@link Cache#KEEP}.
+     *
+     * @param target the socket (borrowed, not closed)
+     * @param parts the response
+     * @param skip bytes of this response an earlier call delivered
+     * @param timeout one deadline for the call, or null to wait as long as it takes
+     * @return the bytes of the response this call delivered
+     * @throws IOException as {@link #sendParts(SocketChannel, List, long, Duration, Cache)}
+     */
+    public static long sendParts(SocketChannel target, List<Part> parts, long skip, Duration timeout)
+            throws IOException {
+        return sendParts(target, parts, skip, timeout, Cache.KEEP);
     }
 
     /**
@@ -304,6 +319,7 @@ public final class ZeroCopy {
      * @param parts the response
      * @param skip bytes of this response an earlier call delivered
      * @param timeout one deadline for the call, or null to wait as long as it takes
+     * @param cache what the file parts' sends do to the page cache ({@link Cache})
      * @return the bytes of the response this call delivered
      * @throws ClosedChannelException if the channel is closed
      * @throws AsynchronousCloseException if it is closed by another thread during the call
@@ -316,9 +332,10 @@ public final class ZeroCopy {
      *     if a file shrank under its range during the call (the response is cut short)
      * @throws IOException for other I/O errors
      */
-    public static long sendParts(SocketChannel target, List<Part> parts, long skip, Duration timeout)
+    public static long sendParts(SocketChannel target, List<Part> parts, long skip, Duration timeout, Cache cache)
             throws IOException {
         Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(cache, "cache");
         Objects.requireNonNull(parts, "parts");
         if (skip < 0) {
             throw new IllegalArgumentException("negative skip");
@@ -360,7 +377,7 @@ public final class ZeroCopy {
                 slice = Math.max(0, Math.min(SLICE_NANOS, deadline - System.nanoTime()));
             }
             try {
-                Native.sendParts(fd, data, files, ranges, skip + done, slice, r);
+                Native.sendParts(fd, data, files, ranges, skip + done, slice, cache.number(), r);
                 return done + r[Native.R_BYTES];
             } catch (ZcopyTimeoutException e) {
                 done += e.bytesTransferred();
@@ -480,7 +497,7 @@ public final class ZeroCopy {
             checkOpen(srcCh, dstCh);
             try {
                 Native.transfer(sfd, dfd, Method.AUTO.number(), offset < 0 ? -1 : offset + done, count - done,
-                        timeout, false, dstPosition < 0 ? -1 : dstPosition + done, r);
+                        timeout, false, dstPosition < 0 ? -1 : dstPosition + done, Cache.KEEP.number(), r);
                 // Finished: the count, the source's end, or (non-blocking) nothing more fits now.
                 return done + r[Native.R_BYTES];
             } catch (ZcopyTimeoutException e) {

@@ -184,10 +184,10 @@ class EngineTest {
             }
             // InvalidArgument: an unknown method number through the bridge.
             seen.put("InvalidArgument", assertThrows(IllegalArgumentException.class,
-                    () -> Native.transfer(in.getFD(), out.getFD(), 99, -1, -1, -1, false, -1, new long[Native.REPORT_LEN])));
+                    () -> Native.transfer(in.getFD(), out.getFD(), 99, -1, -1, -1, false, -1, 0, new long[Native.REPORT_LEN])));
             // NullParameter.
             seen.put("NullParameter", assertThrows(NullPointerException.class,
-                    () -> Native.transfer(null, out.getFD(), 0, -1, -1, -1, false, -1, new long[Native.REPORT_LEN])));
+                    () -> Native.transfer(null, out.getFD(), 0, -1, -1, -1, false, -1, 0, new long[Native.REPORT_LEN])));
             assertThrows(NullPointerException.class, () -> ZeroCopy.transfer(in.getFD(), out.getFD(), null));
         }
         // WouldBlock: a non-blocking socket whose peer does not read, timeout zero: a report.
