@@ -43,7 +43,9 @@ pub use method::Method;
 pub use options::{Cache, InterruptHook, Options, RelayOptions};
 pub use parts::{Part, PartsOptions, RawPart, send_parts, send_parts_fds};
 #[doc(hidden)]
-pub use pipe::pooled as pooled_pipes;
+pub use pipe::{
+    budget as pipe_budget, held_capacity as pipe_capacity_held, pooled as pooled_pipes,
+};
 pub use relay::{RelayError, relay, relay_fds};
 pub use report::{Fallback, RelayReport, Report};
 pub use sys::ExternalBuffer;

@@ -12,7 +12,18 @@ pub(crate) fn run(job: &mut Job<'_>) -> Step {
     if job.si.kind == FdKind::Pipe || job.di.kind == FdKind::Pipe {
         direct(job)
     } else {
-        let mut pipe = pipe::acquire().map_err(|e| Stop::Fail(e.into()))?;
+        let mut pipe = pipe::acquire().map_err(|e| {
+            if pipe::is_scarce(&e) {
+                // A method that needs no pipe does the transfer instead (sendfile for a file
+                // source, read/write otherwise); the report says why.
+                Stop::Fallback {
+                    errno: None,
+                    reason: e.to_string(),
+                }
+            } else {
+                Stop::Fail(e.into())
+            }
+        })?;
         let r = through(job, &mut pipe);
         // A pipe still holding bytes is closed here, never reused.
         pipe::release(pipe);

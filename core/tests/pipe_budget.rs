@@ -1,0 +1,108 @@
+//! The pipe budget with many concurrent splices, as an unprivileged user (`nobody`, in a child
+//! process of this test binary), whom the kernel's per-user pipe quota binds: every transfer is
+//! byte-exact, the engine's pipes stay within its budget, and the transfers that find no useful
+//! pipe fall back to sendfile and say why, instead of crawling through a two-page pipe.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use zcopy_core::{Method, Options, transfer};
+
+const CHILD_ENV: &str = "ZCOPY_PIPE_BUDGET_CHILD";
+const TRANSFERS: usize = 200;
+/// Above Auto's splice threshold (4 MiB), so every transfer asks for a pipe.
+const SIZE: usize = 5 << 20;
+
+#[test]
+fn concurrent_splices_stay_within_the_pipe_budget() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return scenario();
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return scenario();
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new(exe)
+        .args([
+            "--exact",
+            "concurrent_splices_stay_within_the_pipe_budget",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the scenario as nobody");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as nobody:\n{text}");
+    assert!(text.contains("scenario done"), "the scenario ran:\n{text}");
+}
+
+/// TRANSFERS file -> TCP splices at once, each held open by a peer that starts reading only
+/// when all have started.
+fn scenario() {
+    let dir = TempDir::new("pipe-budget");
+    let data = pattern(SIZE, 1);
+    dir.source("src", &data);
+    let start = Arc::new(Barrier::new(TRANSFERS + 1));
+    let mut workers = Vec::new();
+    for _ in 0..TRANSFERS {
+        let path = dir.join("src");
+        let start = start.clone();
+        workers.push(thread::spawn(move || {
+            let f = std::fs::File::open(path).expect("open");
+            let (tx, rx) = tcp_pair();
+            let reader = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(500));
+                read_all(rx).expect("read")
+            });
+            start.wait();
+            let opts = Options {
+                method: Method::Auto,
+                ..Options::default()
+            };
+            let rep = transfer(&f, &tx, &opts).expect("transfer");
+            drop(tx);
+            (rep, reader.join().expect("reader"))
+        }));
+    }
+    start.wait();
+    let budget = zcopy_core::pipe_budget();
+    let mut peak = 0;
+    for _ in 0..20 {
+        peak = peak.max(zcopy_core::pipe_capacity_held());
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut fell_back = 0;
+    for w in workers {
+        let (rep, got) = w.join().expect("worker");
+        assert_bytes("transfer", &data, &got);
+        assert_eq!(rep.bytes, SIZE as u64);
+        if let Some(fb) = rep.fallbacks.iter().find(|f| f.from == Method::Splice) {
+            assert!(
+                fb.reason.contains("pipe"),
+                "the reason names the pipes: {}",
+                fb.reason
+            );
+            assert_eq!(rep.method, Method::Sendfile, "{rep:?}");
+            fell_back += 1;
+        }
+    }
+    assert!(peak <= budget, "pipes held {peak} bytes, budget {budget}");
+    assert!(
+        fell_back > 0,
+        "{TRANSFERS} splices at once all found a pipe within {budget} bytes"
+    );
+    assert!(fell_back < TRANSFERS, "no splice found a pipe at all");
+    println!(
+        "scenario done: budget {budget}, peak {peak}, {fell_back} of {TRANSFERS} fell back to sendfile"
+    );
+}
