@@ -287,6 +287,23 @@ fn report_slots(r: &Report, would_block: bool, elapsed: Duration) -> [jlong; REP
     ]
 }
 
+/// Fills the report of a transfer-like call, whose WouldBlock is not an exception (the report
+/// says so with the bytes moved); any other error becomes the exception.
+fn report_outcome(
+    env: &Env<'_>,
+    report: &JLongArray<'_>,
+    outcome: zcopy_core::Result<Report>,
+    elapsed: Duration,
+) -> Res<()> {
+    match outcome {
+        Ok(r) => fill(env, report, &report_slots(&r, false, elapsed)),
+        Err(e) if e.code() == ErrorCode::WouldBlock => {
+            fill(env, report, &report_slots(&e.report, true, elapsed))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn fill(env: &Env<'_>, out: &JLongArray<'_>, slots: &[jlong]) -> Res<()> {
     if out.is_null() {
         return Err(Failure::Null("report array"));
@@ -470,13 +487,7 @@ pub fn transfer<'local>(
             let outcome = zcopy_core::transfer(&s, &d, &opts);
             let elapsed = t0.elapsed();
             drop((s, d));
-            match outcome {
-                Ok(r) => fill(env, &report, &report_slots(&r, false, elapsed)),
-                Err(e) if e.code() == ErrorCode::WouldBlock => {
-                    fill(env, &report, &report_slots(&e.report, true, elapsed))
-                }
-                Err(e) => Err(e.into()),
-            }
+            report_outcome(env, &report, outcome, elapsed)
         })
         .resolve::<Throw>()
 }

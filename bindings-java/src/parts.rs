@@ -6,9 +6,9 @@ use std::time::Instant;
 use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray, JObject, JObjectArray};
 use jni::sys::{jint, jlong};
 use jni::{Env, EnvUnowned};
-use zcopy_core::{ErrorCode, Part, PartsOptions};
+use zcopy_core::{Part, PartsOptions};
 
-use crate::{Failure, Res, Throw, cache_of, dup_fd, fill, opt_duration, report_slots};
+use crate::{Failure, Res, Throw, cache_of, dup_fd, opt_duration, report_outcome};
 
 /// A bytes part's memory for the call: a copy of a `byte[]` region, or a direct buffer's own
 /// memory (the caller's local reference keeps the buffer reachable for the call).
@@ -147,14 +147,7 @@ pub fn send_parts<'local>(
             };
             let t0 = Instant::now();
             let outcome = zcopy_core::send_parts(&d, &parts, &opts);
-            let elapsed = t0.elapsed();
-            match outcome {
-                Ok(r) => fill(env, &report, &report_slots(&r, false, elapsed)),
-                Err(e) if e.code() == ErrorCode::WouldBlock => {
-                    fill(env, &report, &report_slots(&e.report, true, elapsed))
-                }
-                Err(e) => Err(e.into()),
-            }
+            report_outcome(env, &report, outcome, t0.elapsed())
         })
         .resolve::<Throw>()
 }

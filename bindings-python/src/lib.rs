@@ -309,18 +309,35 @@ fn secs_timeout(secs: Option<f64>) -> PyResult<Option<Duration>> {
 }
 
 fn method_arg(obj: &Bound<'_, PyAny>) -> PyResult<Method> {
+    let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+    named_arg(
+        obj,
+        "method",
+        "zcopy.Method",
+        &names.join(", "),
+        Method::from_name,
+    )
+}
+
+/// A value given by its stable name (a str, or a member of the matching `enum.StrEnum`):
+/// `TypeError` for other types, `ValueError` for unknown names.
+fn named_arg<T>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    enum_name: &str,
+    expected: &str,
+    from_name: fn(&str) -> Option<T>,
+) -> PyResult<T> {
     let name = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
-            "method must be a str or zcopy.Method, not {}",
+            "{what} must be a str or {enum_name}, not {}",
             type_name(obj)
         ))
     })?;
     let name = name.to_cow()?;
-    Method::from_name(&name).ok_or_else(|| {
-        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+    from_name(&name).ok_or_else(|| {
         PyValueError::new_err(format!(
-            "unknown method {name:?} (expected one of {})",
-            names.join(", ")
+            "unknown {what} {name:?} (expected one of {expected})"
         ))
     })
 }
@@ -404,21 +421,16 @@ fn transfer(
 
 /// A page-cache policy: a `zcopy.Cache` or its name; None is Keep.
 fn cache_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Cache> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(Cache::Keep);
-    };
-    let name = obj.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "cache must be a str or zcopy.Cache, not {}",
-            type_name(obj)
-        ))
-    })?;
-    let name = name.to_cow()?;
-    Cache::from_name(&name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "unknown cache policy {name:?} (expected keep, drop_behind or direct)"
-        ))
-    })
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(Cache::Keep),
+        Some(o) => named_arg(
+            o,
+            "cache policy",
+            "zcopy.Cache",
+            "keep, drop_behind, direct",
+            Cache::from_name,
+        ),
+    }
 }
 
 /// `io.IOBase`, the base of every Python file object.

@@ -5,7 +5,7 @@ use std::ffi::c_int;
 use zcopy_core::{PartsOptions, RawPart};
 
 use crate::status::{Failure, catch, timeout_from_ms};
-use crate::transfer::{CACHE_FLAGS, cache_of, report_of};
+use crate::transfer::{CACHE_FLAGS, cache_of, outcome};
 use crate::types::{zcopy_part, zcopy_report, zcopy_status};
 
 /// The parts as core takes them; the checks the C struct needs that core cannot make.
@@ -71,13 +71,7 @@ fn send(
         cache,
         ..PartsOptions::default()
     };
-    match zcopy_core::send_parts_fds(dst, parts, &opts) {
-        Ok(r) => (zcopy_status::Ok, report_of(&r, 0)),
-        Err(e) => {
-            let f = Failure::from(&e);
-            (f.status, report_of(&e.report, f.errno))
-        }
-    }
+    outcome(zcopy_core::send_parts_fds(dst, parts, &opts))
 }
 
 /// Sends `nparts` parts in order to `dst_fd` (a stream socket; a pipe or a file works too):

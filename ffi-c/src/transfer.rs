@@ -107,7 +107,12 @@ fn transfer(src: c_int, dst: c_int, raw: &RawOptions) -> (zcopy_status, zcopy_re
         Ok(o) => o,
         Err(f) => return (f.status, zcopy_report::EMPTY),
     };
-    match zcopy_core::transfer_fds(src, dst, &opts) {
+    outcome(zcopy_core::transfer_fds(src, dst, &opts))
+}
+
+/// A core result as C sees it: the status and the report (with the errno of an OS status).
+pub(crate) fn outcome(r: zcopy_core::Result<Report>) -> (zcopy_status, zcopy_report) {
+    match r {
         Ok(r) => (zcopy_status::Ok, report_of(&r, 0)),
         Err(e) => {
             let f = Failure::from(&e);
