@@ -156,9 +156,9 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    /// A pipe sized within the budget, or a [`Scarce`] error.
-    fn new() -> io::Result<Pipe> {
-        let full = full_size();
+    /// A pipe of at most `max` bytes sized within the budget, or a [`Scarce`] error.
+    fn new(max: usize) -> io::Result<Pipe> {
+        let full = full_size().min(max).max(MIN_USEFUL);
         let Some(reserved) = reserve(full) else {
             return Err(scarce(budget()));
         };
@@ -292,12 +292,19 @@ pub fn pooled() -> usize {
     pool().idle.len()
 }
 
-/// Takes an idle pipe from the pool, or makes one.
+/// Takes an idle pipe from the pool, or makes one as large as the budget allows.
 pub fn acquire() -> io::Result<Pipe> {
+    acquire_at_most(usize::MAX)
+}
+
+/// [`acquire`] for a long-lived user that needs no large pipe (a relay: socket buffers, not
+/// the pipe, bound its throughput): a new pipe is at most `max` bytes, so thousands fit the
+/// budget.
+pub fn acquire_at_most(max: usize) -> io::Result<Pipe> {
     let idle = pool().idle.pop();
     match idle {
         Some(p) => Ok(p),
-        None => Pipe::new(),
+        None => Pipe::new(max),
     }
 }
 

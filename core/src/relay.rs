@@ -11,6 +11,10 @@ use crate::sigpipe::SigpipeGuard;
 use crate::sys;
 use crate::wait::{NonblockGuard, Waiter};
 
+/// The pipe size of a relay direction: the kernel's default, so a thousand relays fit the pipe
+/// budget (a socket's buffers, not the pipe, bound a relay's throughput).
+const RELAY_PIPE: usize = 64 << 10;
+
 /// A relay error with the bytes delivered each way before it.
 #[derive(Debug)]
 pub struct RelayError {
@@ -64,7 +68,7 @@ struct Direction {
 impl Direction {
     fn new() -> Result<Direction> {
         Ok(Direction {
-            pipe: pipe::acquire()?,
+            pipe: pipe::acquire_at_most(RELAY_PIPE)?,
             eof: false,
             shut: false,
             dead: false,
