@@ -158,7 +158,7 @@ pub struct Pipe {
 impl Pipe {
     /// A pipe of at most `max` bytes sized within the budget, or a [`Scarce`] error.
     fn new(max: usize) -> io::Result<Pipe> {
-        let full = full_size().min(max).max(MIN_USEFUL);
+        let full = prev_power_of_two(full_size().min(max)).max(MIN_USEFUL);
         let Some(reserved) = reserve(full) else {
             return Err(scarce(budget()));
         };

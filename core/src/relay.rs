@@ -1,6 +1,7 @@
 //! Bidirectional stream-socket relay over splice: single thread, poll-driven, half-close aware.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::fd::{self, FdInfo};
@@ -11,9 +12,32 @@ use crate::sigpipe::SigpipeGuard;
 use crate::sys;
 use crate::wait::{NonblockGuard, Waiter};
 
-/// The pipe size of a relay direction: the kernel's default, so a thousand relays fit the pipe
-/// budget (a socket's buffers, not the pipe, bound a relay's throughput).
-const RELAY_PIPE: usize = 64 << 10;
+/// Relays running in this process: a new relay's pipes share the pipe budget with them.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a relay as running for its lifetime.
+struct Running;
+
+impl Running {
+    fn start() -> (Running, usize) {
+        (Running, RUNNING.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The largest pipe a relay direction asks for when it is the `running`th relay: a sixteenth of
+/// the budget divided by the relays running. Relays that start early keep their pipes while
+/// later ones arrive, so the shares shrink as 1/n: one relay gets full-size pipes, a few hundred
+/// get the 64 KiB floor, and the sum for a thousand stays within the budget (about 214 MiB of
+/// 256 MiB: 1 MiB pipes for the first 16, then budget/16n, then 64 KiB from the 256th on).
+fn pipe_share(running: usize) -> usize {
+    pipe::budget() / (16 * running.max(1))
+}
 
 /// A relay error with the bytes delivered each way before it.
 #[derive(Debug)]
@@ -66,9 +90,9 @@ struct Direction {
 }
 
 impl Direction {
-    fn new() -> Result<Direction> {
+    fn new(share: usize) -> Result<Direction> {
         Ok(Direction {
-            pipe: pipe::acquire_at_most(RELAY_PIPE)?,
+            pipe: pipe::acquire_at_most(share)?,
             eof: false,
             shut: false,
             dead: false,
@@ -156,7 +180,9 @@ fn run(
     let _nb_a = NonblockGuard::set(a, &ai)?;
     let _nb_b = NonblockGuard::set(b, &bi)?;
     let mut guard = SigpipeGuard::new();
-    let mut dirs = [Direction::new()?, Direction::new()?];
+    let (_running, running) = Running::start();
+    let share = pipe_share(running);
+    let mut dirs = [Direction::new(share)?, Direction::new(share)?];
     let infos = [ai, bi];
     let result = pump([a, b], &infos, &mut dirs, &mut waiter);
     // Delivered bytes count on every outcome, including the round an error ended.
