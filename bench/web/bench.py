@@ -43,7 +43,7 @@ def servers(py: str) -> dict[str, list[str]]:
         "aiohttp uvloop (stock)": [py, str(HERE / "servers.py"), "aiohttp", "{fd}", "uvloop"],
         "aiohttp uvloop zcopy": [py, str(HERE / "servers.py"), "aiohttp", "{fd}", "zcopy"],
         "aiohttp asyncio": [py, str(HERE / "servers.py"), "aiohttp", "{fd}", "asyncio"],
-        "granian asgi uvloop": [shutil.which("granian") or "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
+        "granian asgi uvloop": [shutil.which("granian") or str(Path(py).parent / "granian"), "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
                                 "--log-level", "warning", "--no-ws", "--host", "127.0.0.1", "--port", "{port}", "servers:starlette_app"],
         "bare asyncio + os.sendfile": [py, str(HERE / "servers.py"), "bare", "{fd}"],
     }  # fmt: skip
