@@ -20,6 +20,7 @@ rules that make that safe:
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 from typing import Any
@@ -90,38 +91,54 @@ class FdSender:
             os.close(self._dup)
             self._dup = None
 
-    async def send(self, fileno: int, offset: int, count: int) -> int:
-        """Send ``count`` bytes of ``fileno`` from ``offset``; return the bytes sent, fewer only
-        at the file's EOF. Raises ``ConnectionError`` when the connection is lost while waiting
-        and the engine's ``OSError`` otherwise; ``self.sent`` holds the bytes delivered."""
+    async def send(self, fileno: int, offset: int, count: int, head: bytes = b"") -> int:
+        """Send ``head`` (a response's headers, may be empty) and then ``count`` bytes of
+        ``fileno`` from ``offset``; return the file bytes sent, fewer only at the file's EOF.
+        Headers and the first chunk of the file go in one engine call (``send_parts``: one
+        segment for a small file). Raises ``ConnectionError`` when the connection is lost while
+        waiting and the engine's ``OSError`` otherwise; ``self.sent`` holds the file bytes
+        delivered."""
         self.sent = 0
         STATS["sends"] += 1
         try:
-            return await self._send(fileno, offset, count)
+            return await self._send(fileno, offset, count, memoryview(head))
         finally:
             STATS["bytes"] += self.sent
 
-    async def _send(self, fileno: int, offset: int, count: int) -> int:
-        while self.sent < count:
+    async def _send(self, fileno: int, offset: int, count: int, head: memoryview) -> int:
+        while self.sent < count or head:
             want = min(_CHUNK, count - self.sent)
             # The transport's own number is used only until the first wait: after an await it may
             # have been closed and reused.
             fd = self._fd if self._dup is None else self._dup
             try:
-                moved = _zcopy.transfer(fileno, fd, offset=offset + self.sent, count=want, timeout=0).bytes
+                if head:
+                    parts: list[Any] = [head, (fileno, offset + self.sent, want)] if want else [head]
+                    moved = _zcopy.send_parts(fd, parts, timeout=0).bytes
+                else:
+                    moved = _zcopy.transfer(fileno, fd, offset=offset + self.sent, count=want, timeout=0).bytes
             except BlockingIOError as err:
-                self.sent += err.characters_written
+                head = self._account(head, err.characters_written)
                 await self._writable()
                 continue
             except OSError as err:
-                self.sent += getattr(err, "bytes_transferred", 0)
+                head = self._account(head, getattr(err, "bytes_transferred", 0))
                 raise
-            self.sent += moved
-            if moved < want:
+            except ValueError as err:  # send_parts: the file is shorter than its range
+                raise OSError(errno.EIO, f"the response file ended early: {err}") from err
+            had_head = len(head)
+            head = self._account(head, moved)
+            if moved - had_head < want:
                 break  # EOF
             if self.sent < count:
                 await self._writable()  # let the loop's other callbacks run between chunks
         return self.sent
+
+    def _account(self, head: memoryview, n: int) -> memoryview:
+        """Records `n` bytes delivered, headers first; returns the headers still to send."""
+        h = min(n, len(head))
+        self.sent += n - h
+        return head[h:]
 
     async def _writable(self) -> None:
         if self._lost:

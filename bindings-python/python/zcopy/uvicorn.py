@@ -56,9 +56,19 @@ class _FileBodies:
     loop: asyncio.AbstractEventLoop
     app: ASGI3Application
     _zc_sender: FdSender | None
+    #: The status line and headers uvicorn produced for a file response, held back so that the
+    #: engine sends them with the start of the file in one call (one segment for a small file).
+    _zc_head: bytes
+
+    def _zc_flush_head(self) -> None:
+        """Writes held-back headers through the transport (before any other write)."""
+        if self._zc_head:
+            head, self._zc_head = self._zc_head, b""
+            self.transport.write(head)
 
     def _zc_init(self) -> None:
         self._zc_sender = None
+        self._zc_head = b""
         self.app = _with_file_bodies(self.app, self)
 
     def _zc_connection_made(self) -> None:
@@ -115,8 +125,9 @@ class _FileBodies:
         # No pipelined request may be parsed (and answered, say with a 400) mid-body.
         resume = not cycle.flow.read_paused
         cycle.flow.pause_reading()
+        head, self._zc_head = self._zc_head, b""
         try:
-            sent = await sender.send(fd, offset, count)
+            sent = await sender.send(fd, offset, count, head)
         except OSError as err:
             if not (isinstance(err, ConnectionError) or err.errno in _GONE):
                 raise
@@ -131,6 +142,34 @@ class _FileBodies:
         if sent < count:
             raise RuntimeError(f"Response file ended after {sent} of its {count} bytes")
         return True
+
+
+class _Capture:
+    """Stands in for a transport while uvicorn writes a response's headers: keeps the bytes,
+    passes everything else through."""
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self._real = real
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+async def _captured_head(cycle: _Cycle, send: ASGISendCallable, start: ASGISendEvent) -> bytes:
+    """uvicorn's own handling of ``http.response.start`` (status, headers, keep-alive, its
+    Content-Length bookkeeping), with the bytes it would write kept instead of written."""
+    real = cycle.transport
+    capture = _Capture(real)
+    cycle.transport = cast(asyncio.Transport, capture)
+    try:
+        await send(start)
+    finally:
+        cycle.transport = real
+    return bytes(capture.data)
 
 
 async def _drain(cycle: _Cycle) -> None:
@@ -159,13 +198,34 @@ def _with_file_bodies(app: ASGI3Application, protocol: _FileBodies) -> ASGI3Appl
         extensions[PATHSEND] = {}
         extensions[ZEROCOPYSEND] = {}
 
+        pending_start: ASGISendEvent | None = None
+
         async def send_with_files(message: ASGISendEvent) -> None:
-            if message["type"] in (PATHSEND, ZEROCOPYSEND):
-                await protocol._zc_send_file(cycle, cast(dict[str, Any], message))
+            # The start of a response is held until the next message says whether the body is
+            # a file: then uvicorn's header bytes go out with the file in one engine call.
+            nonlocal pending_start
+            kind = message["type"]
+            if kind == "http.response.start":
+                pending_start = message
+                return
+            file_body = kind in (PATHSEND, ZEROCOPYSEND)
+            if pending_start is not None:
+                start, pending_start = pending_start, None
+                if file_body:
+                    protocol._zc_head = await _captured_head(cycle, send, start)
+                else:
+                    await send(start)
+            if file_body:
+                try:
+                    await protocol._zc_send_file(cycle, cast(dict[str, Any], message))
+                finally:
+                    protocol._zc_flush_head()
             else:
                 await send(message)
 
         await app(scope, receive, send_with_files)
+        if pending_start is not None:
+            await send(pending_start)
 
     return cast(ASGI3Application, wrapped)
 
@@ -198,6 +258,7 @@ class HttpToolsProtocol(_FileBodies, httptools_impl.HttpToolsProtocol):
         if cycle.scope["method"] == "HEAD":
             cycle.expected_content_length = 0
         elif cycle.chunked_encoding:
+            self._zc_flush_head()
             if count:
                 transport.write(b"%x\r\n" % count)
                 if not await self._zc_sendfile(cycle, fd, offset, count):
@@ -260,6 +321,7 @@ class H11Protocol(_FileBodies, h11_impl.H11Protocol):
             pieces: list[object] = list(conn.send_with_data_passthrough(h11.Data(data=cast(bytes, marker))) or [])
             for piece in pieces:
                 if piece is not marker:
+                    self._zc_flush_head()
                     transport.write(cast(bytes, piece))
                 elif not await self._zc_sendfile(cycle, fd, offset, count):
                     return
