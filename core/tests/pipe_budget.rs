@@ -1,7 +1,8 @@
 //! The pipe budget with many concurrent splices, as an unprivileged user (`nobody`, in a child
 //! process of this test binary), whom the kernel's per-user pipe quota binds: every transfer is
 //! byte-exact, the engine's pipes stay within its budget, and the transfers that find no useful
-//! pipe fall back to sendfile and say why, instead of crawling through a two-page pipe.
+//! pipe fall back to sendfile and say why, instead of crawling through a two-page pipe. And a
+//! thousand concurrent transfers in one process, each byte-exact.
 
 mod common;
 
@@ -105,4 +106,73 @@ fn scenario() {
     println!(
         "scenario done: budget {budget}, peak {peak}, {fell_back} of {TRANSFERS} fell back to sendfile"
     );
+}
+
+/// A thousand file -> TCP transfers at once (threads, one process), large enough for Auto to
+/// splice: every peer gets exactly its range, whatever mix of splice and sendfile the pipe
+/// budget allows.
+#[test]
+fn a_thousand_concurrent_transfers_are_byte_exact() {
+    // Each transfer holds about eight descriptors (file, two sockets, duplicates, a pipe).
+    let n = (raise_nofile_limit().saturating_sub(256) / 8).min(1000);
+    if n < 1000 {
+        eprintln!("only {n} transfers: RLIMIT_NOFILE is too low for a thousand");
+    }
+    run_concurrent(n);
+}
+
+/// Raises the soft descriptor limit to the hard one; returns it.
+fn raise_nofile_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid rlimit storage for get and set.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur as usize
+}
+
+fn run_concurrent(n: usize) {
+    const EACH: usize = (4 << 20) + 4096;
+    let dir = TempDir::new("thousand");
+    let data = Arc::new(pattern(16 << 20, 2));
+    dir.source("src", &data);
+    let start = Arc::new(Barrier::new(n));
+    let mut workers = Vec::with_capacity(n);
+    for i in 0..n {
+        let (path, start, data) = (dir.join("src"), start.clone(), data.clone());
+        let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
+            let f = std::fs::File::open(path).expect("open");
+            let (tx, rx) = tcp_pair();
+            let reader = thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || read_all(rx).expect("read"))
+                .expect("reader thread");
+            let offset = (i * 4096) % (data.len() - EACH);
+            start.wait();
+            let opts = Options {
+                offset: Some(offset as u64),
+                count: Some(EACH as u64),
+                ..Options::default()
+            };
+            let rep = transfer(&f, &tx, &opts).expect("transfer");
+            drop(tx);
+            let got = reader.join().expect("reader");
+            assert_eq!(rep.bytes as usize, EACH, "transfer {i}");
+            assert!(
+                got[..] == data[offset..offset + EACH],
+                "transfer {i}: bytes differ"
+            );
+        });
+        workers.push(spawned.expect("worker thread"));
+    }
+    for w in workers {
+        w.join().expect("a transfer failed");
+    }
+    assert!(zcopy_core::pipe_capacity_held() <= zcopy_core::pipe_budget());
 }
