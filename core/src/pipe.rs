@@ -96,23 +96,34 @@ pub fn budget() -> usize {
     })
 }
 
-/// Whether the process has CAP_SYS_RESOURCE or CAP_SYS_ADMIN, which the kernel's pipe quota
-/// does not apply to.
-fn unbound_by_quota() -> bool {
-    static UNBOUND: OnceLock<bool> = OnceLock::new();
-    *UNBOUND.get_or_init(|| {
-        let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-            return false;
-        };
-        let eff = status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapEff:"))
-            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-            .unwrap_or(0);
-        const CAP_SYS_ADMIN: u32 = 21;
-        const CAP_SYS_RESOURCE: u32 = 24;
-        eff & (1 << CAP_SYS_ADMIN | 1 << CAP_SYS_RESOURCE) != 0
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// The process's effective capabilities (CapEff in /proc/self/status), read once.
+fn capabilities() -> u64 {
+    static EFF: OnceLock<u64> = OnceLock::new();
+    *EFF.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CapEff:"))
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            })
+            .unwrap_or(0)
     })
+}
+
+/// Whether the kernel's per-user pipe quota does not apply (CAP_SYS_RESOURCE or CAP_SYS_ADMIN).
+fn unbound_by_quota() -> bool {
+    capabilities() & (1 << CAP_SYS_ADMIN | 1 << CAP_SYS_RESOURCE) != 0
+}
+
+/// Whether pipes may grow past /proc/sys/fs/pipe-max-size (CAP_SYS_RESOURCE only: a container
+/// root often has CAP_SYS_ADMIN without it).
+fn may_exceed_max_size() -> bool {
+    capabilities() & (1 << CAP_SYS_RESOURCE) != 0
 }
 
 /// The size of the next pipe: full while the budget has plenty of room, then an eighth of what
@@ -218,17 +229,19 @@ impl Drop for Pipe {
 /// The size a pipe gets when the budget has room: [`PRIVILEGED_CAPACITY`] where the process
 /// may exceed the system maximum, else the system maximum (/proc/sys/fs/pipe-max-size).
 fn full_size() -> usize {
-    if unbound_by_quota() {
+    if may_exceed_max_size() {
         PRIVILEGED_CAPACITY.max(max_pipe_size())
     } else {
         max_pipe_size()
     }
 }
 
-/// Sets the pipe's size to `size`, quietly keeping what it has when the kernel refuses (EPERM
-/// once the user's pipe quota is used up); returns the capacity it ends up with.
+/// Sets the pipe's size to `size`, or to the system maximum if that is smaller and `size` is
+/// refused, quietly keeping what it has when the kernel refuses both (EPERM once the user's
+/// pipe quota is used up); returns the capacity it ends up with.
 fn grow(fd: BorrowedFd<'_>, size: usize) -> usize {
     sys::set_pipe_size(fd, size as i32)
+        .or_else(|_| sys::set_pipe_size(fd, size.min(max_pipe_size()) as i32))
         .or_else(|_| sys::get_pipe_size(fd))
         .unwrap_or(0)
 }
