@@ -40,6 +40,8 @@ const PRIVILEGED_BUDGET: usize = 256 << 20;
 
 /// Capacity of every pipe the engine holds now, pooled or in use.
 static HELD: AtomicUsize = AtomicUsize::new(0);
+/// Pipes of the engine alive now, pooled or in use.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Why no pipe was made: the budget (or the user's quota) has no room for a useful one.
 #[derive(Debug)]
@@ -187,6 +189,7 @@ impl Pipe {
         // Keep the reservation equal to what the pipe really holds.
         HELD.fetch_sub(reserved, Ordering::Relaxed);
         HELD.fetch_add(capacity, Ordering::Relaxed);
+        LIVE.fetch_add(1, Ordering::Relaxed);
         let pipe = Pipe {
             read,
             write,
@@ -222,6 +225,9 @@ impl Drop for Pipe {
         let cap = self.capacity;
         let _ = HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
             Some(h.saturating_sub(cap))
+        });
+        let _ = LIVE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            Some(n.saturating_sub(1))
         });
     }
 }
@@ -294,6 +300,7 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
         pool.generation = generation;
         // The count was the parent's: none of its pipes are this process's to use.
         HELD.store(0, Ordering::Relaxed);
+        LIVE.store(0, Ordering::Relaxed);
     }
     pool
 }
@@ -314,10 +321,20 @@ pub fn acquire() -> io::Result<Pipe> {
 /// the pipe, bound its throughput): a new pipe is at most `max` bytes, so thousands fit the
 /// budget.
 pub fn acquire_at_most(max: usize) -> io::Result<Pipe> {
-    let idle = pool().idle.pop();
+    let (idle, in_use) = {
+        let mut pool = pool();
+        let idle = pool.idle.pop();
+        (
+            idle,
+            LIVE.load(Ordering::Relaxed).saturating_sub(pool.idle.len()),
+        )
+    };
     match idle {
         Some(p) => Ok(p),
-        None => Pipe::new(max),
+        // A new pipe's share shrinks with the pipes in use: one transfer gets a full-size pipe,
+        // a thousand concurrent ones get the floor (where large pipes measured slower than
+        // sendfile: more memory touched for the same bytes).
+        None => Pipe::new(max.min(budget() / (8 * (in_use + 1)))),
     }
 }
 
