@@ -16,9 +16,10 @@ use common::*;
 use zcopy_core::{Method, Options, transfer};
 
 const CHILD_ENV: &str = "ZCOPY_PIPE_BUDGET_CHILD";
-const TRANSFERS: usize = 200;
-/// Above Auto's splice threshold (4 MiB), so every transfer asks for a pipe.
-const SIZE: usize = 5 << 20;
+/// More than the 512 floor-size (64 KiB) pipes a 32 MiB budget holds.
+const TRANSFERS: usize = 700;
+/// More than a small socket buffer holds, so each splice waits holding its pipe.
+const SIZE: usize = 1 << 20;
 
 #[test]
 fn concurrent_splices_stay_within_the_pipe_budget() {
@@ -48,7 +49,7 @@ fn concurrent_splices_stay_within_the_pipe_budget() {
 }
 
 /// TRANSFERS file -> TCP splices at once, each held open by a peer that starts reading only
-/// when all have started.
+/// after all have started (half a second; small socket buffers keep each splice waiting).
 fn scenario() {
     let dir = TempDir::new("pipe-budget");
     let data = pattern(SIZE, 1);
@@ -61,13 +62,17 @@ fn scenario() {
         workers.push(thread::spawn(move || {
             let f = std::fs::File::open(path).expect("open");
             let (tx, rx) = tcp_pair();
+            small_buffers(&tx);
+            small_buffers(&rx);
             let reader = thread::spawn(move || {
                 thread::sleep(Duration::from_millis(500));
                 read_all(rx).expect("read")
             });
             start.wait();
+            // Splice asked for (Auto would pick sendfile for 1 MiB), falling back as Auto would.
             let opts = Options {
-                method: Method::Auto,
+                method: Method::Splice,
+                fallback: true,
                 ..Options::default()
             };
             let rep = transfer(&f, &tx, &opts).expect("transfer");
