@@ -66,6 +66,26 @@ class _FileBodies:
             head, self._zc_head = self._zc_head, b""
             self.transport.write(head)
 
+    # uvicorn's hooks, extended once for both protocols (this mixin comes first in their MRO,
+    # so super() is uvicorn's protocol class).
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
+        self._zc_init()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._zc_connection_made()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)  # type: ignore[misc]
+        self._zc_connection_lost()
+
     def _zc_init(self) -> None:
         self._zc_sender = None
         self._zc_head = b""
@@ -230,26 +250,8 @@ def _with_file_bodies(app: ASGI3Application, protocol: _FileBodies) -> ASGI3Appl
     return cast(ASGI3Application, wrapped)
 
 
-class HttpToolsProtocol(_FileBodies, httptools_impl.HttpToolsProtocol):
+class HttpToolsProtocol(_FileBodies, httptools_impl.HttpToolsProtocol):  # type: ignore[misc]
     """uvicorn's httptools protocol, with file bodies sent by the engine on plain connections."""
-
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._zc_init()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._zc_connection_made()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._zc_connection_lost()
 
     async def _zc_body(
         self, cycle: httptools_impl.RequestResponseCycle, fd: int, offset: int, count: int, more_body: bool
@@ -290,26 +292,8 @@ class _Length:
         return self.n
 
 
-class H11Protocol(_FileBodies, h11_impl.H11Protocol):
+class H11Protocol(_FileBodies, h11_impl.H11Protocol):  # type: ignore[misc]
     """uvicorn's h11 protocol, with file bodies sent by the engine on plain connections."""
-
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._zc_init()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._zc_connection_made()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._zc_connection_lost()
 
     async def _zc_body(
         self, cycle: h11_impl.RequestResponseCycle, fd: int, offset: int, count: int, more_body: bool
