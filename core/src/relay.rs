@@ -1,4 +1,5 @@
-//! Bidirectional stream-socket relay over splice: single thread, poll-driven, half-close aware.
+//! Bidirectional stream-socket relay over splice (recv/send through a 64 KiB buffer when pipes
+//! are scarce): single thread, poll-driven, half-close aware.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,9 +65,102 @@ impl std::error::Error for RelayError {
     }
 }
 
-/// One direction of the relay: `from` -> pipe -> `to`.
+/// Bytes of a relay direction's buffer when pipes are scarce, the size of the smallest pipe it
+/// would have had: at most 128 KiB per relay, 125 MiB for a thousand.
+const BUFFER: usize = 64 << 10;
+
+/// Where a direction holds the bytes read from `from` and not yet written to `to`: the engine's
+/// pipe (splice in and out, no copy), or, when pipes are scarce, a buffer (recv and send: two
+/// copies, as a read/write relay makes).
+enum Hold {
+    Pipe(Pipe),
+    Buffer {
+        bytes: Vec<u8>,
+        start: usize,
+        end: usize,
+    },
+}
+
+impl Hold {
+    /// A pipe of at most `share` bytes, or a buffer when the pipe budget has no useful pipe.
+    fn new(share: usize) -> Result<Hold> {
+        match pipe::acquire_at_most(share) {
+            Ok(p) => Ok(Hold::Pipe(p)),
+            Err(e) if pipe::is_scarce(&e) => Ok(Hold::Buffer {
+                bytes: vec![0; BUFFER],
+                start: 0,
+                end: 0,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Bytes held.
+    fn held(&self) -> usize {
+        match self {
+            Hold::Pipe(p) => p.held,
+            Hold::Buffer { start, end, .. } => end - start,
+        }
+    }
+
+    /// Bytes it can hold.
+    fn capacity(&self) -> usize {
+        match self {
+            Hold::Pipe(p) => p.capacity(),
+            Hold::Buffer { bytes, .. } => bytes.len(),
+        }
+    }
+
+    /// Reads what `from` has queued into the free room (non-blocking); Ok(0) is EOF, or a TCP
+    /// urgent mark for a pipe (splice stops there; recv steps over it).
+    fn fill(&mut self, from: BorrowedFd<'_>) -> std::io::Result<usize> {
+        match self {
+            Hold::Pipe(p) => {
+                let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+                let n = sys::splice(from, None, p.writer(), None, p.capacity() - p.held, flags)?;
+                p.held += n;
+                Ok(n)
+            }
+            Hold::Buffer { bytes, start, end } => {
+                if start == end {
+                    (*start, *end) = (0, 0);
+                }
+                let n = sys::recv(from, &mut bytes[*end..], 0)?;
+                *end += n;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Writes what it holds to `to` (non-blocking); returns the bytes written.
+    fn drain(&mut self, to: BorrowedFd<'_>) -> std::io::Result<usize> {
+        match self {
+            Hold::Pipe(p) => {
+                let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+                let n = sys::splice(p.reader(), None, to, None, p.held, flags)?;
+                p.held -= n;
+                Ok(n)
+            }
+            Hold::Buffer { bytes, start, end } => {
+                let n = sys::send(to, &bytes[*start..*end], 0)?;
+                *start += n;
+                Ok(n)
+            }
+        }
+    }
+
+    /// The pipe's write end, for bytes `recv` took past an urgent mark (pipes only).
+    fn pipe_mut(&mut self) -> Option<&mut Pipe> {
+        match self {
+            Hold::Pipe(p) => Some(p),
+            Hold::Buffer { .. } => None,
+        }
+    }
+}
+
+/// One direction of the relay: `from` -> pipe (or buffer) -> `to`.
 struct Direction {
-    pipe: Pipe,
+    hold: Hold,
     /// `from` ended (EOF, or an error reading it): nothing more will be read.
     eof: bool,
     /// EOF was forwarded as `shutdown(SHUT_WR)` on `to`.
@@ -92,7 +186,7 @@ struct Direction {
 impl Direction {
     fn new(share: usize) -> Result<Direction> {
         Ok(Direction {
-            pipe: pipe::acquire_at_most(share)?,
+            hold: Hold::new(share)?,
             eof: false,
             shut: false,
             dead: false,
@@ -113,7 +207,7 @@ impl Direction {
 
     /// What changes when bytes move or the direction ends (for the spin guard).
     fn state(&self) -> (u64, usize, bool, bool, bool) {
-        (self.moved, self.pipe.held, self.eof, self.shut, self.dead)
+        (self.moved, self.hold.held(), self.eof, self.shut, self.dead)
     }
 }
 
@@ -192,8 +286,11 @@ fn run(
     // error may end the relay): otherwise its SIGPIPE is delivered when the guard unblocks it.
     guard.saw_epipe = dirs.iter().any(|d| d.saw_epipe)
         || result.as_ref().err().and_then(Error::errno) == Some(libc::EPIPE);
+    report.buffered = dirs.iter().any(|d| matches!(d.hold, Hold::Buffer { .. }));
     for d in dirs {
-        pipe::release(d.pipe);
+        if let Hold::Pipe(p) = d.hold {
+            pipe::release(p);
+        }
     }
     result
 }
@@ -267,15 +364,15 @@ impl Direction {
     /// so an idle direction costs nothing while the other streams. Returns whether it moved.
     fn step(&mut self, from: BorrowedFd<'_>, from_info: &FdInfo, to: BorrowedFd<'_>) -> bool {
         let mut progress = false;
-        if !self.eof && !self.dead && self.readable && self.pipe.held < self.pipe.capacity() {
+        if !self.eof && !self.dead && self.readable && self.hold.held() < self.hold.capacity() {
             self.fill(from, from_info);
             progress = true;
         }
-        if self.pipe.held > 0 && self.writable && !self.dead {
+        if self.hold.held() > 0 && self.writable && !self.dead {
             self.drain(to);
             progress = true;
         }
-        if self.eof && self.pipe.held == 0 && !self.shut && !self.dead {
+        if self.eof && self.hold.held() == 0 && !self.shut && !self.dead {
             match sys::shutdown_write(to) {
                 // The peer may be gone already; nothing is left to forward either way.
                 Ok(()) => {}
@@ -288,22 +385,19 @@ impl Direction {
         progress
     }
 
-    /// Splices what `from` has queued into the pipe. An error ends reading, not the direction:
-    /// what the pipe holds is still delivered.
+    /// Reads what `from` has queued into the pipe or buffer. An error ends reading, not the
+    /// direction: what is held is still delivered.
     fn fill(&mut self, from: BorrowedFd<'_>, from_info: &FdInfo) {
-        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
-        let room = self.pipe.capacity() - self.pipe.held;
-        match sys::splice(from, None, self.pipe.writer(), None, room, flags) {
-            Ok(0) if at_urgent_mark(from, from_info) => self.past_urgent_mark(from, room),
+        let room = self.hold.capacity() - self.hold.held();
+        let piped = matches!(self.hold, Hold::Pipe(_));
+        match self.hold.fill(from) {
+            Ok(0) if piped && at_urgent_mark(from, from_info) => self.past_urgent_mark(from, room),
             Ok(0) => self.eof = true,
-            Ok(n) => {
-                self.pipe.held += n;
-                // Less than asked: the socket's queue is drained; poll before the next try.
-                self.readable = n == room;
-            }
+            // Less than asked: the socket's queue is drained; poll before the next try.
+            Ok(n) => self.readable = n == room,
             // Only a poll that saw urgent data (POLLPRI) makes the mark worth asking about.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if self.urgent && at_urgent_mark(from, from_info) {
+                if piped && self.urgent && at_urgent_mark(from, from_info) {
                     self.urgent = false;
                     self.past_urgent_mark(from, room);
                 } else {
@@ -322,11 +416,14 @@ impl Direction {
     /// splice cannot step over a TCP urgent mark (it returns 0 or EAGAIN there for ever): `recv`
     /// can, as `read` does, and what it returns is written into the pipe.
     fn past_urgent_mark(&mut self, from: BorrowedFd<'_>, room: usize) {
+        let Some(pipe) = self.hold.pipe_mut() else {
+            return;
+        };
         let mut buf = vec![0u8; room.min(64 * 1024)];
         match sys::recv(from, &mut buf, 0) {
             Ok(0) => self.eof = true,
-            Ok(n) => match sys::write(self.pipe.writer(), &buf[..n], None) {
-                Ok(w) if w == n => self.pipe.held += n,
+            Ok(n) => match sys::write(pipe.writer(), &buf[..n], None) {
+                Ok(w) if w == n => pipe.held += n,
                 Ok(_) | Err(_) => {
                     self.eof = true;
                     self.fail(Error::from_errno(libc::EIO));
@@ -342,13 +439,12 @@ impl Direction {
         }
     }
 
-    /// Splices what the pipe holds into `to`. An error there ends the direction.
+    /// Writes what the pipe or buffer holds into `to`. An error there ends the direction.
     fn drain(&mut self, to: BorrowedFd<'_>) {
-        let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
-        match sys::splice(self.pipe.reader(), None, to, None, self.pipe.held, flags) {
+        let held = self.hold.held();
+        match self.hold.drain(to) {
             Ok(n) => {
-                self.writable = n == self.pipe.held;
-                self.pipe.held -= n;
+                self.writable = n == held;
                 self.moved += n as u64;
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable = false,
@@ -368,7 +464,7 @@ impl Direction {
     /// Poll events this direction waits for: (on `from`, on `to`).
     fn waits_for(&self, from_info: &FdInfo) -> (i16, i16) {
         let reading = !self.eof && !self.dead && !self.readable;
-        let r = if reading && self.pipe.held < self.pipe.capacity() {
+        let r = if reading && self.hold.held() < self.hold.capacity() {
             if from_info.is_tcp() {
                 sys::POLLIN | sys::POLLPRI
             } else {
@@ -377,7 +473,7 @@ impl Direction {
         } else {
             0
         };
-        let w = if self.pipe.held > 0 && !self.writable && !self.dead {
+        let w = if self.hold.held() > 0 && !self.writable && !self.dead {
             sys::POLLOUT
         } else {
             0

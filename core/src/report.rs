@@ -49,4 +49,7 @@ pub struct RelayReport {
     pub b_to_a: u64,
     /// Every syscall the relay issued.
     pub syscalls: u64,
+    /// The pipe budget had no useful pipe for a direction (the pipes in use hold it all): it moved its
+    /// bytes with recv/send through a 64 KiB buffer instead of splice.
+    pub buffered: bool,
 }

@@ -62,12 +62,17 @@ fn serve(client: TcpStream, peer: &str, upstream: &str, quiet: bool) {
         Ok(r) if !quiet => {
             let total = r.a_to_b + r.b_to_a;
             eprintln!(
-                "zcopy: {peer} <-> {upstream}: {} bytes up, {} bytes down in {:.3} s ({}), {} syscalls",
+                "zcopy: {peer} <-> {upstream}: {} bytes up, {} bytes down in {:.3} s ({}), {} syscalls{}",
                 r.a_to_b,
                 r.b_to_a,
                 t0.elapsed().as_secs_f64(),
                 fmt_rate(total, t0.elapsed()),
-                r.syscalls
+                r.syscalls,
+                if r.buffered {
+                    " (pipes scarce: recv/send through a buffer)"
+                } else {
+                    ""
+                }
             );
         }
         Ok(_) => {}

@@ -1,0 +1,129 @@
+//! Relays past the pipe budget, as an unprivileged user (`nobody`, in a child process of this
+//! test binary), whom the kernel's per-user pipe quota binds: the relays that find no useful
+//! pipe move their bytes through a buffer (and their report says so) instead of failing, and
+//! every relay delivers both ways byte-exact.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zcopy_core::{RelayOptions, relay};
+
+const CHILD_ENV: &str = "ZCOPY_RELAY_SCARCE_CHILD";
+/// More relays than a 32 MiB budget holds floor-size (64 KiB) pipes for: two per relay, 512.
+const RELAYS: usize = 400;
+/// Bytes each way per relay: more than a buffer or pipe holds.
+const SIZE: usize = 256 << 10;
+
+#[test]
+fn relays_past_the_pipe_budget_fall_back_to_a_buffer() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return scenario();
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return scenario();
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new(exe)
+        .args([
+            "--exact",
+            "relays_past_the_pipe_budget_fall_back_to_a_buffer",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the scenario as nobody");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as nobody:\n{text}");
+    assert!(text.contains("scenario done"), "the scenario ran:\n{text}");
+    for line in text.lines().filter(|l| l.contains("through a buffer")) {
+        eprintln!("as nobody: {line}");
+    }
+}
+
+/// RELAYS relays between Unix stream socket pairs, all running (each proved by a one-byte
+/// round trip) before any of them streams; then SIZE bytes each way through every relay at
+/// once, with the far sides half-closing.
+fn scenario() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::with_capacity(RELAYS);
+    for i in 0..RELAYS {
+        let running = running.clone();
+        let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
+            let (mut left, a) = unix_pair();
+            let (b, mut right) = unix_pair();
+            let relay = thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || relay(&a, &b, &RelayOptions::default()).map_err(|e| e.to_string()))
+                .expect("relay thread");
+            left.write_all(b"?").expect("ping");
+            let mut one = [0u8; 1];
+            right.read_exact(&mut one).expect("ping through the relay");
+            all_running(&running);
+            let up = pattern(SIZE, 2 * i as u64);
+            let down = pattern(SIZE, 2 * i as u64 + 1);
+            let mut right_w = right.try_clone().expect("clone");
+            let down_sent = down.clone();
+            let answer = thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    right_w.write_all(&down_sent).expect("answer");
+                    right_w.shutdown(Shutdown::Write).expect("half-close right");
+                })
+                .expect("answer thread");
+            let mut left_w = left.try_clone().expect("clone");
+            let up_sent = up.clone();
+            let ask = thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    left_w.write_all(&up_sent).expect("ask");
+                    left_w.shutdown(Shutdown::Write).expect("half-close left");
+                })
+                .expect("ask thread");
+            let got_up = read_all(&mut right).expect("read right");
+            let got_down = read_all(&mut left).expect("read left");
+            ask.join().expect("ask");
+            answer.join().expect("answer");
+            let report = relay.join().expect("relay thread").expect("relay");
+            assert_bytes(&format!("relay {i} a->b"), &up, &got_up);
+            assert_bytes(&format!("relay {i} b->a"), &down, &got_down);
+            assert_eq!(report.a_to_b, SIZE as u64 + 1, "relay {i}");
+            assert_eq!(report.b_to_a, SIZE as u64, "relay {i}");
+            report.buffered
+        });
+        clients.push(spawned.expect("client thread"));
+    }
+    let buffered = clients
+        .into_iter()
+        .map(|c| c.join().expect("a relay client failed"))
+        .filter(|&b| b)
+        .count();
+    eprintln!("{buffered} of {RELAYS} relays moved their bytes through a buffer");
+    assert!(
+        buffered > 0,
+        "{RELAYS} relays at once should outrun a 32 MiB pipe budget"
+    );
+    eprintln!("scenario done");
+}
+
+/// Counts this relay as running and waits (at most 30 s: a relay that failed never counts)
+/// until all are, so that they hold their pipes at once.
+fn all_running(running: &AtomicUsize) {
+    running.fetch_add(1, Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(30);
+    while running.load(Ordering::SeqCst) < RELAYS && Instant::now() < until {
+        thread::sleep(Duration::from_millis(5));
+    }
+}
