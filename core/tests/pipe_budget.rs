@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -15,7 +13,6 @@ use std::time::Duration;
 use common::*;
 use zcopy_core::{Method, Options, transfer};
 
-const CHILD_ENV: &str = "ZCOPY_PIPE_BUDGET_CHILD";
 /// More than the 512 floor-size (64 KiB) pipes a 32 MiB budget holds.
 const TRANSFERS: usize = 700;
 /// More than a small socket buffer holds, so each splice waits holding its pipe.
@@ -23,29 +20,7 @@ const SIZE: usize = 1 << 20;
 
 #[test]
 fn concurrent_splices_stay_within_the_pipe_budget() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return scenario();
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return scenario();
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "concurrent_splices_stay_within_the_pipe_budget",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run the scenario as nobody");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "as nobody:\n{text}");
-    assert!(text.contains("scenario done"), "the scenario ran:\n{text}");
+    as_nobody("concurrent_splices_stay_within_the_pipe_budget", scenario);
 }
 
 /// TRANSFERS file -> TCP splices at once, each held open by a peer that starts reading only

@@ -7,8 +7,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -17,7 +16,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use zcopy_core::{RelayOptions, relay};
 
-const CHILD_ENV: &str = "ZCOPY_RELAY_SCARCE_CHILD";
 /// More relays than a 32 MiB budget holds floor-size (64 KiB) pipes for: two per relay, 512.
 const RELAYS: usize = 400;
 /// Bytes each way per relay: more than a buffer or pipe holds.
@@ -25,29 +23,10 @@ const SIZE: usize = 256 << 10;
 
 #[test]
 fn relays_past_the_pipe_budget_fall_back_to_a_buffer() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return scenario();
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return scenario();
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "relays_past_the_pipe_budget_fall_back_to_a_buffer",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run the scenario as nobody");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "as nobody:\n{text}");
-    assert!(text.contains("scenario done"), "the scenario ran:\n{text}");
+    let text = as_nobody(
+        "relays_past_the_pipe_budget_fall_back_to_a_buffer",
+        scenario,
+    );
     for line in text.lines().filter(|l| l.contains("through a buffer")) {
         eprintln!("as nobody: {line}");
     }
@@ -74,28 +53,12 @@ fn scenario() {
             all_running(&running);
             let up = pattern(SIZE, 2 * i as u64);
             let down = pattern(SIZE, 2 * i as u64 + 1);
-            let mut right_w = right.try_clone().expect("clone");
-            let down_sent = down.clone();
-            let answer = thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || {
-                    right_w.write_all(&down_sent).expect("answer");
-                    right_w.shutdown(Shutdown::Write).expect("half-close right");
-                })
-                .expect("answer thread");
-            let mut left_w = left.try_clone().expect("clone");
-            let up_sent = up.clone();
-            let ask = thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || {
-                    left_w.write_all(&up_sent).expect("ask");
-                    left_w.shutdown(Shutdown::Write).expect("half-close left");
-                })
-                .expect("ask thread");
+            let answer = send_then_half_close(&right, down.clone());
+            let ask = send_then_half_close(&left, up.clone());
             let got_up = read_all(&mut right).expect("read right");
             let got_down = read_all(&mut left).expect("read left");
-            ask.join().expect("ask");
-            answer.join().expect("answer");
+            ask.join().expect("send a->b");
+            answer.join().expect("send b->a");
             let report = relay.join().expect("relay thread").expect("relay");
             assert_bytes(&format!("relay {i} a->b"), &up, &got_up);
             assert_bytes(&format!("relay {i} b->a"), &down, &got_down);
@@ -126,4 +89,16 @@ fn all_running(running: &AtomicUsize) {
     while running.load(Ordering::SeqCst) < RELAYS && Instant::now() < until {
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Writes `bytes` into a clone of `sock` on its own thread, then half-closes it.
+fn send_then_half_close(sock: &UnixStream, bytes: Vec<u8>) -> thread::JoinHandle<()> {
+    let mut w = sock.try_clone().expect("clone");
+    thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            w.write_all(&bytes).expect("send");
+            w.shutdown(Shutdown::Write).expect("half-close");
+        })
+        .expect("sender thread")
 }

@@ -691,3 +691,31 @@ pub fn set_sockopt(fd: impl AsFd, level: i32, name: i32, v: i32) {
     };
     assert_eq!(rc, 0, "setsockopt: {}", io::Error::last_os_error());
 }
+
+/// Runs `scenario` as `nobody`, whom the kernel's per-user limits (the pipe quota) bind: in a
+/// child process of this test binary running only the test `test` (root re-runs itself there;
+/// anyone else runs it in place). The scenario prints "scenario done" last; returns the child's
+/// output.
+#[allow(dead_code)]
+pub fn as_nobody(test: &str, scenario: fn()) -> String {
+    const CHILD_ENV: &str = "ZCOPY_TEST_AS_NOBODY";
+    // SAFETY: geteuid has no preconditions.
+    if std::env::var_os(CHILD_ENV).is_some() || unsafe { libc::geteuid() } != 0 {
+        scenario();
+        return String::new();
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture"])
+        .env(CHILD_ENV, "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the scenario as nobody");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as nobody:\n{text}");
+    assert!(text.contains("scenario done"), "the scenario ran:\n{text}");
+    text
+}
