@@ -122,9 +122,10 @@ impl Hold {
                 Ok(n)
             }
             Hold::Buffer { bytes, start, end } => {
-                if start == end {
-                    (*start, *end) = (0, 0);
-                }
+                // Move what is held to the front, so the room asked for is all free at the end
+                // (a recv into an empty tail would read as EOF).
+                bytes.copy_within(*start..*end, 0);
+                (*start, *end) = (0, *end - *start);
                 let n = sys::recv(from, &mut bytes[*end..], 0)?;
                 *end += n;
                 Ok(n)
