@@ -68,6 +68,15 @@ impl AlignedBuf {
     }
 }
 
+/// Whether every page of `[off, off + len)` of the file is in the page cache now. Direct sends
+/// such a range from the cache: reading it again from the disk would only be slower, and it
+/// adds nothing to the cache. Without `cachestat(2)` (before Linux 6.5) the answer is no.
+pub(crate) fn all_cached(src: BorrowedFd<'_>, off: u64, len: usize) -> bool {
+    let page = ALIGN as u64;
+    let pages = (off + len as u64).div_ceil(page) - off / page;
+    sys::cached_pages(src, off, len as u64).is_ok_and(|n| n >= pages)
+}
+
 /// A second, O_DIRECT descriptor of the source file, or why not (EINVAL on procfs).
 pub(crate) fn open_direct(src: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     sys::reopen_direct(src)

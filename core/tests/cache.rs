@@ -222,3 +222,175 @@ fn send_parts_file_ranges_drop_behind() {
         "drop-behind through send_parts left {left} bytes"
     );
 }
+
+/// Bytes this thread has had read from storage so far (`read_bytes` of /proc/thread-self/io):
+/// O_DIRECT and page-cache misses count, reads served by the cache do not.
+fn disk_reads() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("read_bytes")
+}
+
+/// Drops the (clean) file from the page cache. Pages a closed socket still referenced are
+/// freed a moment later (deferred skb frees), so the advice is repeated until it took.
+fn make_cold(f: &File) {
+    f.sync_all().expect("fsync");
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        // SAFETY: a valid descriptor; the advice only drops clean cached pages.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0, "posix_fadvise");
+        left = resident(f);
+        if left < (1 << 20) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the file stays cached: {left} bytes");
+}
+
+#[test]
+fn direct_sends_a_hot_file_from_the_cache_and_reads_a_cold_one_from_the_disk() {
+    let dir = TempDir::new("cache-direct-hot");
+    if on_tmpfs(dir.path()) {
+        eprintln!("skipped: the temp dir is on tmpfs, which has no disk to read");
+        return;
+    }
+    let data = pattern(SIZE, 6);
+    // An unaligned start and count, so the chunks straddle pages both ways.
+    let (start, count) = (12_345usize, SIZE - 100_000);
+    let opts = Options {
+        cache: Cache::Direct,
+        offset: Some(start as u64),
+        count: Some(count as u64),
+        ..Options::default()
+    };
+    let expect = &data[start..start + count];
+
+    let f = cached_file(&dir, &data);
+    let before = disk_reads();
+    let (rep, got) = send_to_tcp(&f, &opts);
+    let hot_reads = disk_reads() - before;
+    assert_bytes("hot", expect, &got);
+    assert_eq!(rep.bytes, count as u64);
+    assert!(
+        hot_reads < (SIZE / 8) as u64,
+        "a cached file was read again from the disk: {hot_reads} bytes"
+    );
+    assert!(resident(&f) <= LEFT_AT_MOST, "hot: drop-behind released it");
+
+    make_cold(&f);
+    let before = disk_reads();
+    let (rep, got) = send_to_tcp(&f, &opts);
+    let cold_reads = disk_reads() - before;
+    assert_bytes("cold", expect, &got);
+    assert_eq!(rep.bytes, count as u64);
+    assert!(
+        cold_reads >= count as u64,
+        "a cold file comes from the disk: {cold_reads} bytes read for {count}"
+    );
+    assert!(
+        resident(&f) < (1 << 20),
+        "O_DIRECT reads left {} bytes of a cold file cached",
+        resident(&f)
+    );
+    assert!(rep.fallbacks.is_empty(), "{:?}", rep.fallbacks);
+}
+
+/// A peer that stops reading, with a deadline: every policy ends TimedOut with exactly the
+/// bytes the peer then finds, and a second call from there completes the file byte-exact.
+#[test]
+fn every_policy_resumes_byte_exact_after_a_deadline_on_a_stalled_peer() {
+    let dir = TempDir::new("cache-stall");
+    let data = pattern(8 << 20, 7);
+    for cache in [Cache::Keep, Cache::DropBehind, Cache::Direct] {
+        let f = cached_file_of(&dir, &data);
+        let (tx, rx) = tcp_pair();
+        small_buffers(&tx);
+        small_buffers(&rx);
+        let first = Options {
+            cache,
+            offset: Some(0),
+            timeout: Some(std::time::Duration::from_millis(200)),
+            ..Options::default()
+        };
+        let e = deadline("stalled transfer", 20, {
+            let (f, tx) = (f.try_clone().expect("dup"), tx.try_clone().expect("dup"));
+            move || transfer(&f, &tx, &first).expect_err("the peer never reads")
+        });
+        assert_eq!(e.code(), ErrorCode::TimedOut, "{cache:?}: {e}");
+        let sent = e.bytes();
+        assert!(sent > 0 && sent < data.len() as u64, "{cache:?}: {sent}");
+        let reader = spawn_reader(rx);
+        let rest = Options {
+            cache,
+            offset: Some(sent),
+            ..Options::default()
+        };
+        let rep = transfer(&f, &tx, &rest).expect("resumed");
+        drop(tx);
+        let got = reader.join().expect("reader").expect("read");
+        assert_eq!(sent + rep.bytes, data.len() as u64, "{cache:?}");
+        assert_bytes(&format!("{cache:?} resumed"), &data, &got);
+    }
+}
+
+/// The file shrinks while it is being sent to a slow reader: every policy stops at the new
+/// end (or earlier, with what was already on its way), and the count it reports is exactly
+/// what the reader got, a prefix of the file.
+#[test]
+fn every_policy_counts_exactly_when_the_file_shrinks_mid_send() {
+    let dir = TempDir::new("cache-shrink");
+    let data = pattern(32 << 20, 8);
+    for cache in [Cache::Keep, Cache::DropBehind, Cache::Direct] {
+        let f = cached_file_of(&dir, &data);
+        let (tx, mut rx) = tcp_pair();
+        small_buffers(&tx);
+        small_buffers(&rx);
+        let path = dir.join("src");
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; 4 << 20];
+            rx.read_exact(&mut got).expect("first 4 MiB");
+            File::options()
+                .write(true)
+                .open(path)
+                .expect("open to truncate")
+                .set_len(6 << 20)
+                .expect("truncate");
+            rx.read_to_end(&mut got).expect("rest");
+            got
+        });
+        let opts = Options {
+            cache,
+            ..Options::default()
+        };
+        let rep = deadline("send of a shrinking file", 30, {
+            let (f, tx) = (f.try_clone().expect("dup"), tx.try_clone().expect("dup"));
+            move || transfer(&f, &tx, &opts)
+        });
+        drop(tx);
+        let got = reader.join().expect("reader");
+        let rep = rep.unwrap_or_else(|e| panic!("{cache:?}: {e}"));
+        assert_eq!(
+            rep.bytes,
+            got.len() as u64,
+            "{cache:?}: reported vs received"
+        );
+        assert!(got.len() >= 4 << 20, "{cache:?}: {}", got.len());
+        assert_bytes(&format!("{cache:?} prefix"), &data[..got.len()], &got);
+    }
+}
+
+/// A file of `data`, written back and cached where the file system can (tmpfs always is).
+fn cached_file_of(dir: &TempDir, data: &[u8]) -> File {
+    let f = dir.source("src", data);
+    f.sync_all().expect("fsync");
+    let mut sink = Vec::with_capacity(data.len());
+    File::open(dir.join("src"))
+        .expect("open")
+        .read_to_end(&mut sink)
+        .expect("read");
+    f
+}

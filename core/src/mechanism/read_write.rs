@@ -63,8 +63,13 @@ fn buffered_instead(job: &mut Job<'_>, errno: Option<i32>, why: &str) {
 /// Copies with O_DIRECT reads: each read starts at the aligned offset at or before the next
 /// byte and asks for whole blocks; the bytes before the next one and past the count are not
 /// sent. EOF is a short read.
+///
+/// To a socket, a chunk whose pages are all in the page cache already is sent from there with
+/// sendfile instead ([`send_cached`]): a hot file is not read again from the disk, and the
+/// cache gains nothing either way.
 fn copy_direct(job: &mut Job<'_>, direct: BorrowedFd<'_>) -> Step {
     let mut buf = AlignedBuf::new(DIRECT_BUF);
+    let to_socket = matches!(job.di.kind, FdKind::Stream(_)) && job.dst_pos.is_none();
     while job.more()? {
         let Some(off) = job.offset() else {
             return Err(Stop::Fallback {
@@ -74,6 +79,12 @@ fn copy_direct(job: &mut Job<'_>, direct: BorrowedFd<'_>) -> Step {
         };
         let skip = (off % ALIGN as u64) as usize;
         let want = job.want(DIRECT_BUF - skip);
+        if to_socket && cache::all_cached(job.src, off, want) {
+            if send_cached(job, off, want)? {
+                return Ok(());
+            }
+            continue;
+        }
         let len = (skip + want).div_ceil(ALIGN) * ALIGN;
         let bytes = buf.bytes();
         match sys::read(
@@ -94,6 +105,17 @@ fn copy_direct(job: &mut Job<'_>, direct: BorrowedFd<'_>) -> Step {
         }
     }
     Ok(())
+}
+
+/// One sendfile of `want` bytes at `off` of the source, all in the page cache, to the socket:
+/// returns whether the file ended there (it shrank since the check).
+fn send_cached(job: &mut Job<'_>, off: u64, want: usize) -> Result<bool, Stop> {
+    let mut at = off;
+    match sys::sendfile(job.dst, job.src, Some(&mut at), want) {
+        Ok(0) => Ok(true),
+        Ok(n) => job.delivered_of(n, want).map(|()| false),
+        Err(e) => job.handle(e, Side::Dst).map(|()| false),
+    }
 }
 
 /// How bytes are taken from the source.
