@@ -626,57 +626,13 @@ fn flags_are_restored_after_an_error_under_a_deadline() {
     }
 }
 
-/// One relay whose b-side peer reads 1000 bytes and then resets the connection.
-fn relay_into_reset_peer_once() -> Result<(), String> {
-    let (ca, a) = tcp_pair();
-    let (b, cb) = tcp_pair();
-    let data = pattern(4 << 20, 9);
-    let writer = {
-        let mut ca = ca.try_clone().unwrap();
-        let data = data.clone();
-        std::thread::spawn(move || {
-            // Ends with an error once the relay stops reading and `a` is closed.
-            let _ = ca.write_all(&data);
-        })
-    };
-    let peer = std::thread::spawn(move || {
-        let mut cb = cb;
-        let mut first = vec![0u8; 1000];
-        cb.read_exact(&mut first).map(|()| first)
-        // Closing with unread data resets the connection.
-    });
-    let r = relay(&a, &b, &RelayOptions::default());
-    drop(a);
-    let first = peer.join().unwrap().map_err(|e| e.to_string())?;
-    writer.join().unwrap();
-    drop(ca);
-    check_bytes("peer's first bytes", &data[..1000], &first)?;
-    match r {
-        Err(e) => {
-            if e.error.code() != ErrorCode::Os
-                || !matches!(e.error.errno(), Some(libc::EPIPE | libc::ECONNRESET))
-            {
-                return Err(format!("expected Os(EPIPE or ECONNRESET), got {e}"));
-            }
-            // The peer read 1000 bytes: at least that much was delivered a -> b.
-            if !(1000..=4 << 20).contains(&e.report.a_to_b) {
-                return Err(format!(
-                    "the error's report says a_to_b = {}, but the peer read 1000 bytes: {e}",
-                    e.report.a_to_b
-                ));
-            }
-            Ok(())
-        }
-        Ok(rep) => Err(format!("the peer reset the connection, yet Ok({rep:?})")),
-    }
-}
-
 #[test]
 fn relay_into_a_reset_peer_fails_with_the_bytes_moved() {
     // Where the error lands in the relay's loop varies from run to run: repeat, so a report
     // that loses the progress of the failing round shows up on every run of the suite.
     for round in 0..20 {
-        let r = try_deadline(60, relay_into_reset_peer_once).unwrap_or_else(|| Err("hung".into()));
+        let r = try_deadline(60, || relay_attacks::into_reset_peer().map(|_| ()))
+            .unwrap_or_else(|| Err("hung".into()));
         if let Err(e) = r {
             panic!("round {round}: {e}");
         }

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zcopy_core::{
-    ErrorCode, InterruptHook, Method, Options, RelayOptions, relay, transfer, transfer_fds,
-};
+use zcopy_core::{ErrorCode, InterruptHook, Method, Options, transfer, transfer_fds};
 
 fn opts(method: Method) -> Options {
     Options {
@@ -364,16 +362,6 @@ fn a_truncated_source_ends_exactly_at_its_new_end() {
     }
 }
 
-/// Sends `before`, one urgent byte, then `after` on a TCP connection and closes it.
-fn send_with_urgent_byte(c: TcpStream, before: &[u8], after: &[u8]) {
-    (&c).write_all(before).unwrap();
-    // SAFETY: one byte from a live buffer.
-    let n = unsafe { libc::send(c.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
-    assert_eq!(n, 1);
-    (&c).write_all(after).unwrap();
-    c.shutdown(Shutdown::Write).unwrap();
-}
-
 /// Defect 13: one TCP urgent byte neither ends a splice early (a false EOF) nor makes it spin;
 /// the bytes after the mark arrive, without the urgent byte, as `read` would give them.
 #[test]
@@ -390,7 +378,7 @@ fn splice_steps_over_a_tcp_urgent_byte() {
         let dir = TempDir::new("oob");
         let (c, s) = tcp_pair();
         let (b, a) = (before.clone(), after.clone());
-        let feeder = thread::spawn(move || send_with_urgent_byte(c, &b, &a));
+        let feeder = thread::spawn(move || relay_attacks::send_with_urgent_byte(c, &b, &a));
         let dst = dir.sink("out");
         let (r, cpu) = deadline("urgent byte", 20, move || {
             let c0 = thread_cpu();
@@ -408,96 +396,15 @@ fn splice_steps_over_a_tcp_urgent_byte() {
 /// Defect 13: the relay steps over an urgent byte too, in both directions of the pair.
 #[test]
 fn relay_steps_over_a_tcp_urgent_byte() {
-    let before = pattern(50_000, 15);
-    let after = pattern(70_000, 16);
-    let mut want = before.clone();
-    want.extend_from_slice(&after);
-    let (client, a) = tcp_pair();
-    let (b, server) = tcp_pair();
-    let (bb, aa) = (before.clone(), after.clone());
-    let feeder = thread::spawn(move || send_with_urgent_byte(client, &bb, &aa));
-    let reader = thread::spawn(move || {
-        server.shutdown(Shutdown::Write).unwrap();
-        read_all(&server).unwrap()
-    });
-    let o = RelayOptions {
-        timeout: Some(Duration::from_secs(20)),
-        ..RelayOptions::default()
-    };
-    let r = deadline("relay urgent", 30, move || relay(&a, &b, &o));
-    feeder.join().unwrap();
-    let r = r.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.a_to_b as usize, want.len());
-    assert_eq!(reader.join().unwrap(), want);
+    relay_attacks::urgent_byte();
 }
 
 /// Defect 13: a server that answers and then resets: the answer reaches the client through
 /// the relay whatever the order of the relay's arguments, and the relay reports the error.
 #[test]
 fn relay_delivers_an_answer_sent_before_a_reset_in_both_orders() {
-    let answer = pattern(300_000, 21);
     for swap in [false, true] {
-        let (client, a) = tcp_pair();
-        let (b, server) = tcp_pair();
-        let ans = answer.clone();
-        // The server answers the first bytes of a long upload and resets at once, while the
-        // client is still uploading: the relay's writes to the server fail while the answer
-        // is still on its way to the client.
-        let srv = thread::spawn(move || {
-            let mut req = [0u8; 5];
-            (&server).read_exact(&mut req).unwrap();
-            (&server).write_all(&ans).unwrap();
-            // Reset once the answer has left (a reset drops what is still unsent).
-            let mut unsent: libc::c_int = 1;
-            while unsent > 0 {
-                // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int.
-                unsafe { libc::ioctl(server.as_raw_fd(), libc::TIOCOUTQ, &mut unsent) };
-                thread::sleep(Duration::from_millis(1));
-            }
-            linger_zero(&server);
-            drop(server);
-        });
-        let uploader = client.try_clone().unwrap();
-        let upload = thread::spawn(move || {
-            let chunk = vec![7u8; 64 << 10];
-            for _ in 0..64 {
-                if (&uploader).write_all(&chunk).is_err() {
-                    break;
-                }
-            }
-        });
-        let reader = thread::spawn(move || {
-            let mut got = Vec::new();
-            let _ = (&client).read_to_end(&mut got);
-            got
-        });
-        let o = RelayOptions {
-            timeout: Some(Duration::from_secs(20)),
-            ..RelayOptions::default()
-        };
-        // The relay's sockets stay open until the client has read: closing one with unread
-        // upload bytes would reset the client's connection.
-        let (r, a, b) = deadline("relay reset", 30, move || {
-            let r = if swap {
-                relay(&b, &a, &o)
-            } else {
-                relay(&a, &b, &o)
-            };
-            (r, a, b)
-        });
-        srv.join().unwrap();
-        let got = reader.join().unwrap();
-        drop((a, b));
-        upload.join().unwrap();
-        assert_eq!(got.len(), answer.len(), "swap={swap}: {r:?}");
-        assert_eq!(got, answer, "swap={swap}");
-        let e = r.expect_err("the server reset");
-        let to_client = if swap {
-            e.report.a_to_b
-        } else {
-            e.report.b_to_a
-        };
-        assert_eq!(to_client as usize, answer.len(), "swap={swap}");
+        relay_attacks::answer_then_reset(swap);
     }
 }
 
@@ -624,21 +531,14 @@ fn a_source_ending_before_the_count_leaves_nothing_corked() {
 /// relay: a socket that failed to read takes no more writes either.
 #[test]
 fn relay_ends_when_a_peer_resets_while_the_other_side_is_idle() {
-    let (client, a) = tcp_pair();
-    let (b, server) = tcp_pair();
-    (&client).write_all(b"request").unwrap();
-    let srv = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(100));
-        linger_zero(&server);
-        drop(server);
-    });
-    let o = RelayOptions::default();
-    let (r, a, b) = deadline("reset while idle", 20, move || (relay(&a, &b, &o), a, b));
-    srv.join().unwrap();
-    let e = r.expect_err("the server reset");
-    assert_eq!(e.error.errno(), Some(libc::ECONNRESET), "{e}");
-    assert_eq!(e.report.a_to_b, 7);
-    drop((a, b, client));
+    relay_attacks::reset_while_idle();
+}
+
+/// A server that never reads, and a deadline: the relay ends TimedOut and reports exactly
+/// what reached the server.
+#[test]
+fn relay_deadline_with_a_stalled_peer_reports_what_arrived() {
+    relay_attacks::deadline_with_a_stalled_peer();
 }
 
 /// Defect 8: bytes taken from a socket that a full disk refuses are counted, never lost

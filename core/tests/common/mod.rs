@@ -19,6 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zcopy_core::Method;
 
+pub mod relay_attacks;
+
 // ---------------------------------------------------------------------------------------------
 // Temp dirs
 
