@@ -22,12 +22,13 @@ pub enum Cache {
     /// not in the way. Pages that were cached before the call are released too.
     DropBehind,
     /// Read the source with O_DIRECT into aligned buffers and send from them (nginx's
-    /// `directio`), plus drop-behind for pages that were cached. To a socket, a 1 MiB chunk
+    /// `directio`), plus drop-behind for pages that were cached. To a socket, an 8 MiB range
     /// already wholly in the page cache is sent from there with sendfile rather than read
-    /// again from the disk (`cachestat(2)`, Linux 6.5+; the method reported stays read_write):
-    /// a hot file costs what DropBehind costs, a cold one never enters the cache. Only Auto and read_write can
-    /// read that way; a file system without O_DIRECT (procfs, sysfs; tmpfs before Linux 6.6)
-    /// falls back to DropBehind, and the report's fallbacks say so.
+    /// again from the disk (`cachestat(2)`, Linux 6.5+; the method reported stays
+    /// read_write): a hot file costs what DropBehind costs, a cold one never enters the
+    /// cache. Only Auto and read_write can read that way; a file system without O_DIRECT
+    /// (procfs, sysfs; tmpfs before Linux 6.6) falls back to DropBehind, and the report's
+    /// fallbacks say so.
     Direct,
 }
 

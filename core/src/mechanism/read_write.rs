@@ -18,6 +18,11 @@ const BUF: usize = 128 * 1024;
 /// Bytes per O_DIRECT read (a multiple of [`ALIGN`]).
 const DIRECT_BUF: usize = 1 << 20;
 
+/// Bytes per check (and sendfile) of a cached range under Direct: large enough that the check
+/// and the call cost little per byte, small enough that a partly cached file soon finds its
+/// cold ranges.
+const CACHED_CHUNK: usize = 8 << 20;
+
 pub(crate) fn run(job: &mut Job<'_>) -> Step {
     job.explicit_pos()?;
     if job.cache == Cache::Direct && job.si.kind == FdKind::Regular {
@@ -78,13 +83,14 @@ fn copy_direct(job: &mut Job<'_>, direct: BorrowedFd<'_>) -> Step {
             });
         };
         let skip = (off % ALIGN as u64) as usize;
-        let want = job.want(DIRECT_BUF - skip);
-        if to_socket && cache::all_cached(job.src, off, want) {
-            if send_cached(job, off, want)? {
+        let cached = job.want(CACHED_CHUNK);
+        if to_socket && cache::all_cached(job.src, off, cached) {
+            if send_cached(job, off, cached)? {
                 return Ok(());
             }
             continue;
         }
+        let want = job.want(DIRECT_BUF - skip);
         let len = (skip + want).div_ceil(ALIGN) * ALIGN;
         let bytes = buf.bytes();
         match sys::read(

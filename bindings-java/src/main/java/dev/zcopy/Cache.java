@@ -14,7 +14,10 @@ public enum Cache {
     DROP_BEHIND(1),
     /**
      * Read the source with {@code O_DIRECT} into aligned buffers (plus drop-behind), as nginx's
-     * {@code directio}. Only {@link Method#AUTO} and {@link Method#READ_WRITE} read that way;
+     * {@code directio}. To a socket, an 8 MiB range already wholly in the page cache is sent from
+     * there with sendfile instead of being read again from the disk, so a hot file costs what
+     * {@link #DROP_BEHIND} costs and a cold one never enters the cache. Only {@link Method#AUTO}
+     * and {@link Method#READ_WRITE} read that way;
      * where the file system refuses {@code O_DIRECT} the transfer reads through the page cache
      * with drop-behind, and {@link TransferReport#fallbacks()} counts that.
      */
