@@ -6,21 +6,24 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use crate::sys;
 
 /// Pages are released this far behind the position: the bytes a socket may still hold (its
-/// send buffer, the peer's receive window) keep their pages referenced, and releasing those
-/// would only fail quietly.
-const LAG: u64 = 8 << 20;
+/// send buffer, up to 4 MiB with autotuning, and the peer's receive window, up to 6 MiB) keep
+/// their pages referenced. Releasing a referenced page fails, and each failure makes the
+/// kernel drain every CPU's page lists and try again (`lru_add_drain_all`), which stalls the
+/// transfer: the lag stays ahead of what a socket can hold.
+const LAG: u64 = 16 << 20;
 /// Released in steps of this much, so the advice costs one syscall per 8 MiB.
 const STEP: u64 = 8 << 20;
 
-/// Drop-behind for one transfer: what has been released so far.
+/// Drop-behind for one transfer: where it started and what has been released so far.
 pub(crate) struct Behind {
+    start: u64,
     from: u64,
 }
 
 impl Behind {
     /// Starts at the transfer's first source offset.
     pub(crate) fn new(start: u64) -> Behind {
-        Behind { from: start }
+        Behind { start, from: start }
     }
 
     /// After bytes were delivered up to `pos`: releases what is more than [`LAG`] behind, a
@@ -33,11 +36,12 @@ impl Behind {
         }
     }
 
-    /// At the end of the call: releases everything delivered (pages still held by a socket
-    /// stay until it lets go of them).
+    /// At the end of the call: releases everything delivered, from the start again, so pages
+    /// a step could not release then (a socket still held them) go now; pages a socket still
+    /// holds stay until it lets go of them. Ranges already released cost next to nothing.
     pub(crate) fn finish(&mut self, src: BorrowedFd<'_>, pos: u64) {
-        if pos > self.from {
-            let _ = sys::drop_cached(src, self.from, pos - self.from);
+        if pos > self.start {
+            let _ = sys::drop_cached(src, self.start, pos - self.start);
             self.from = pos;
         }
     }
