@@ -3,12 +3,13 @@
 
 Run by hand (not part of the tests), with zcopy installed (`pip install ./bindings-python`):
 
-    python bench/python/bench_cache.py [--size-gib 4] [--rounds 3] [--dir /tmp]
+    python bench/python/bench_cache.py [--size-gib 4] [--rounds 3] [--dir /tmp] [--cold]
 
 A file of --size-gib (random bytes, written back to disk) in --dir is streamed to a loopback
 TCP receiver in another process (splice into /dev/null) with zcopy.transfer and each cache
 policy. Before every run the whole file is read into the page cache (not timed), so every
-policy starts from a cached file; after the run, the bytes of the file still resident are
+policy starts from a cached file; with --cold it is dropped from the cache instead, so every
+policy reads it from the disk. After the run, the bytes of the file still resident are
 counted with mincore(2). Rounds rotate the order of the policies; the table shows median GB/s,
 the median of per-round GB/s ratios to keep, and the largest resident size seen.
 """
@@ -57,6 +58,10 @@ def receiver(srv: socket.socket) -> None:
         conn.close()
 
 
+def cold(fd: int, size: int) -> None:
+    os.posix_fadvise(fd, 0, size, os.POSIX_FADV_DONTNEED)
+
+
 def warm(fd: int, size: int) -> None:
     buf = bytearray(1 << 20)
     off = 0
@@ -72,6 +77,7 @@ def main() -> None:
     ap.add_argument("--size-gib", type=float, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default=tempfile.gettempdir())
+    ap.add_argument("--cold", action="store_true", help="start every run from an uncached file")
     args = ap.parse_args()
     size = int(args.size_gib * (1 << 30))
     path = os.path.join(args.dir, f"zcopy-bench-cache-{os.getpid()}")
@@ -90,12 +96,13 @@ def main() -> None:
     gbps: dict[str, list[float]] = {p: [] for p in POLICIES}
     left: dict[str, list[int]] = {p: [] for p in POLICIES}
     try:
-        print(f"zcopy {zcopy.__version__}: {size / 2**30:.1f} GiB file in {args.dir}, {args.rounds} rounds, "
+        start = "uncached" if args.cold else "cached"
+        print(f"zcopy {zcopy.__version__}: {size / 2**30:.1f} GiB {start} file in {args.dir}, {args.rounds} rounds, "
               "zcopy.transfer to a loopback receiver in another process", flush=True)
         for rnd in range(args.rounds):
             order = POLICIES[rnd % 3:] + POLICIES[: rnd % 3]
             for pol in order:
-                warm(fd, size)
+                (cold if args.cold else warm)(fd, size)
                 before = resident(fd, size)
                 sock = socket.create_connection(srv.getsockname())
                 t0 = time.perf_counter()
