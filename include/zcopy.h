@@ -35,7 +35,9 @@
 
 /**
  * `flags` bit: read a regular-file source with O_DIRECT into aligned buffers (plus
- * drop-behind), bypassing the page cache, as nginx's `directio`. Only `ZCOPY_METHOD_AUTO` and
+ * drop-behind), bypassing the page cache, as nginx's `directio`; to a socket, an 8 MiB range
+ * already wholly in the page cache is sent from there with sendfile instead of being read
+ * again from the disk. Only `ZCOPY_METHOD_AUTO` and
  * `ZCOPY_METHOD_READ_WRITE` read that way (another method is `ZCOPY_STATUS_INVALID_ARGUMENT`);
  * where the file system refuses O_DIRECT the transfer reads through the page cache with
  * drop-behind, and `report->fallbacks` counts that.
@@ -245,6 +247,15 @@ typedef struct zcopy_relay_report {
      * The errno when the status is `ZCOPY_STATUS_OS`, else 0.
      */
     int32_t os_errno;
+    /**
+     * 1 when at least one direction found the per-user pipe budget exhausted
+     * (`fs.pipe-user-pages-soft`) and moved its bytes with recv/send through a 64 KiB buffer
+     * instead of splice through pipes, else 0. Set on errors too once the directions have
+     * started; 0 on every error that happened before a direction started (a bad argument, a
+     * descriptor that is not a stream socket). It fills what was padding after `os_errno`, so
+     * the struct is still 24 bytes and memory sized by older callers still fits.
+     */
+    int32_t buffered;
 } zcopy_relay_report;
 
 /**

@@ -492,7 +492,8 @@ pub fn transfer<'local>(
         .resolve::<Throw>()
 }
 
-/// `Native.relay(a, b, timeoutNanos, report)`: report = [aToB, bToA, syscalls], filled on error too.
+/// `Native.relay(a, b, timeoutNanos, report)`: report = [aToB, bToA, syscalls, buffered (1/0)],
+/// filled on error too.
 #[jni::jni_mangle("dev.zcopy.Native")]
 pub fn relay<'local>(
     mut unowned: EnvUnowned<'local>,
@@ -517,7 +518,12 @@ pub fn relay<'local>(
             fill(
                 env,
                 &report,
-                &[to_jlong(r.a_to_b), to_jlong(r.b_to_a), to_jlong(r.syscalls)],
+                &[
+                    to_jlong(r.a_to_b),
+                    to_jlong(r.b_to_a),
+                    to_jlong(r.syscalls),
+                    jlong::from(r.buffered),
+                ],
             )?;
             match err {
                 None => Ok(()),

@@ -630,10 +630,11 @@ fn run(
     }
 }
 
-/// relay(a, b, timeout=None) -> (bytes a->b, bytes b->a)
+/// relay(a, b, timeout=None) -> (bytes a->b, bytes b->a, buffered)
 ///
-/// The engine's stream-socket relay. An exception carries `.bytes_transferred` (both ways
-/// together) and `.relayed`, the pair.
+/// The engine's stream-socket relay; `buffered`: a direction found no pipe in the budget and
+/// used recv/send (`zcopy.relay` makes the triple its two-int `Relayed`). An exception carries
+/// `.bytes_transferred` (both ways together) and `.relayed`, the pair.
 #[pyfunction]
 #[pyo3(signature = (a, b, timeout=None))]
 fn relay(
@@ -641,7 +642,7 @@ fn relay(
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
     timeout: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(u64, u64)> {
+) -> PyResult<(u64, u64, bool)> {
     let a = fd_arg(a, "a")?;
     let b = fd_arg(b, "b")?;
     let opts = RelayOptions {
@@ -649,7 +650,7 @@ fn relay(
         on_interrupt: Some(interrupt_hook()),
     };
     match detached(py, || zcopy_core::relay_fds(a, b, &opts).map_err(Box::new))? {
-        Ok(r) => Ok((r.a_to_b, r.b_to_a)),
+        Ok(r) => Ok((r.a_to_b, r.b_to_a, r.buffered)),
         Err(e) => {
             let err = to_pyerr(
                 py,

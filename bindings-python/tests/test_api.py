@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import socket
 import threading
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 import zcopy
-from conftest import Worker, data_of, drain, tcp_pair, unix_pair
+from conftest import Worker, data_of, drain, feed_sock, tcp_pair, unix_pair
 
 
 def test_version_and_capabilities() -> None:
@@ -96,6 +97,34 @@ def test_relay_with_half_close(pair: Callable[[], tuple[socket.socket, socket.so
     assert c.result() == down
     assert relay.result() == (len(up), len(down))
     assert a.getblocking() and b.getblocking()
+
+
+def test_relay_result_is_the_pair_with_attributes(closing: Callable[[Any], Any]) -> None:
+    client, a = tcp_pair()
+    b, server = tcp_pair()
+    for s in (client, a, b, server):
+        closing(s)
+    up = data_of(300_001, seed=3)
+    down = data_of(70_003, seed=4)
+    relay = Worker(lambda: zcopy.relay(a, b, timeout=30))
+    at_server, at_client = drain(server), drain(client)
+    feed_sock(client, up)
+    feed_sock(server, down)
+    assert at_server.result() == up
+    assert at_client.result() == down
+    r = relay.result()
+    # Existing callers unpack two ints; the attributes say the same and more.
+    x, y = r
+    assert (x, y) == (len(up), len(down))
+    assert isinstance(r, zcopy.Relayed) and isinstance(r, tuple) and len(r) == 2
+    assert r == (len(up), len(down))
+    assert (r.a_to_b, r.b_to_a) == (x, y)
+    # A lone relay gets pipes: the budget is far from exhausted (and does not bind root).
+    assert r.buffered is False
+    assert "buffered=False" in repr(r)
+    # Pickling keeps the flag (tuple's own reduce would drop it).
+    p = pickle.loads(pickle.dumps(zcopy.Relayed(1, 2, True)))
+    assert p == (1, 2) and p.buffered is True
 
 
 def test_relay_rejects_non_sockets(tmp_path: Path, closing: Callable[[Any], Any]) -> None:

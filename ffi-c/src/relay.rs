@@ -12,6 +12,7 @@ fn report_of(r: &RelayReport, os_errno: i32) -> zcopy_relay_report {
         a_to_b: r.a_to_b,
         b_to_a: r.b_to_a,
         os_errno,
+        buffered: i32::from(r.buffered),
     }
 }
 

@@ -15,7 +15,9 @@ pub const ZCOPY_FLAG_ALLOW_FALLBACK: u32 = 1u32;
 pub const ZCOPY_FLAG_CACHE_DROP_BEHIND: u32 = 2u32;
 
 /// `flags` bit: read a regular-file source with O_DIRECT into aligned buffers (plus
-/// drop-behind), bypassing the page cache, as nginx's `directio`. Only `ZCOPY_METHOD_AUTO` and
+/// drop-behind), bypassing the page cache, as nginx's `directio`; to a socket, an 8 MiB range
+/// already wholly in the page cache is sent from there with sendfile instead of being read
+/// again from the disk. Only `ZCOPY_METHOD_AUTO` and
 /// `ZCOPY_METHOD_READ_WRITE` read that way (another method is `ZCOPY_STATUS_INVALID_ARGUMENT`);
 /// where the file system refuses O_DIRECT the transfer reads through the page cache with
 /// drop-behind, and `report->fallbacks` counts that.
@@ -144,6 +146,13 @@ pub struct zcopy_relay_report {
     pub b_to_a: u64,
     /// The errno when the status is `ZCOPY_STATUS_OS`, else 0.
     pub os_errno: i32,
+    /// 1 when at least one direction found the per-user pipe budget exhausted
+    /// (`fs.pipe-user-pages-soft`) and moved its bytes with recv/send through a 64 KiB buffer
+    /// instead of splice through pipes, else 0. Set on errors too once the directions have
+    /// started; 0 on every error that happened before a direction started (a bad argument, a
+    /// descriptor that is not a stream socket). It fills what was padding after `os_errno`, so
+    /// the struct is still 24 bytes and memory sized by older callers still fits.
+    pub buffered: i32,
 }
 
 /// Counters of a `zcopy_sender`, from `zcopy_sender_get_stats`.
@@ -197,6 +206,7 @@ impl zcopy_relay_report {
         a_to_b: 0,
         b_to_a: 0,
         os_errno: 0,
+        buffered: 0,
     };
 }
 
@@ -243,5 +253,11 @@ mod tests {
         for m in Method::ALL {
             assert_eq!(zcopy_method::from(m) as i32, m as i32);
         }
+    }
+
+    #[test]
+    fn relay_report_keeps_its_size() {
+        // `buffered` went into the padding: callers built against the older header allocate 24.
+        assert_eq!(std::mem::size_of::<zcopy_relay_report>(), 24);
     }
 }

@@ -848,6 +848,10 @@ static bool test_relay_half_close(void) {
     CHECK(r.a_to_b == up);
     CHECK(r.b_to_a == down);
     CHECK(r.os_errno == 0);
+    /* A lone relay gets pipes: the budget is far from exhausted (and does not bind root). */
+    CHECK(r.buffered == 0);
+    /* buffered took the padding after os_errno: memory sized by older callers still fits. */
+    CHECK(sizeof(zcopy_relay_report) == 24);
     CHECK(fl(a) == fa && fl(b) == fb);
     CHECK(child_ok(pc));
     CHECK(child_ok(ps));
@@ -860,15 +864,16 @@ static bool test_relay_errors(void) {
     zcopy_relay_report r;
     memset(&r, 0x5a, sizeof r);
     CHECK_STATUS(zcopy_relay(-1, 3, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
-    CHECK(r.a_to_b == 0 && r.b_to_a == 0 && r.os_errno == 0);
+    CHECK(r.a_to_b == 0 && r.b_to_a == 0 && r.os_errno == 0 && r.buffered == 0);
     CHECK_STATUS(zcopy_relay(3, -5, NULL), ZCOPY_STATUS_INVALID_ARGUMENT);
     int a, b;
     tcp_pair(&a, &b);
     CHECK_STATUS(zcopy_relay_with_timeout(a, b, -2, &r), ZCOPY_STATUS_INVALID_ARGUMENT);
     /* A file is not a stream socket. */
     int f = temp_file(10, 1);
+    memset(&r, 0x5a, sizeof r);
     CHECK_STATUS(zcopy_relay(a, f, &r), ZCOPY_STATUS_UNSUPPORTED);
-    CHECK(r.os_errno == 0);
+    CHECK(r.os_errno == 0 && r.buffered == 0);
     /* Nothing arrives: the deadline passes. */
     int c, d;
     tcp_pair(&c, &d);

@@ -41,6 +41,7 @@ __all__ = [
     "FileDescriptorLike",
     "Method",
     "PanicError",
+    "Relayed",
     "Report",
     "UnsupportedError",
     "ZeroCopySender",
@@ -98,7 +99,8 @@ class Cache(enum.StrEnum):
     #: streamed once does not evict everything else.
     DROP_BEHIND = "drop_behind"
     #: Read with ``O_DIRECT`` into aligned buffers (plus drop-behind), as nginx's ``directio``;
-    #: Auto and read_write only.
+    #: to a socket, an 8 MiB range already wholly cached is sent from the cache instead of
+    #: being read again from the disk. Auto and read_write only.
     DIRECT = "direct"
 
 
@@ -110,14 +112,53 @@ transfer = _zcopy.transfer
 send_parts = _zcopy.send_parts
 
 
-def relay(a: FileDescriptorLike, b: FileDescriptorLike, *, timeout: float | None = None) -> tuple[int, int]:
+class Relayed(tuple[int, int]):
+    """What ``relay`` did: the pair (bytes a -> b, bytes b -> a), a tuple of exactly two ints so
+    that ``x, y = zcopy.relay(a, b)`` keeps working, with ``.a_to_b``, ``.b_to_a`` and
+    ``.buffered`` besides. Compares and hashes as the pair."""
+
+    _buffered: bool
+
+    def __new__(cls, a_to_b: int, b_to_a: int, buffered: bool) -> Relayed:
+        self = super().__new__(cls, (a_to_b, b_to_a))
+        self._buffered = buffered
+        return self
+
+    @property
+    def a_to_b(self) -> int:
+        """Bytes delivered from ``a`` to ``b``."""
+        return self[0]
+
+    @property
+    def b_to_a(self) -> int:
+        """Bytes delivered from ``b`` to ``a``."""
+        return self[1]
+
+    @property
+    def buffered(self) -> bool:
+        """True when a direction found the per-user pipe budget (``fs.pipe-user-pages-soft``)
+        exhausted and moved its bytes with recv/send through a 64 KiB buffer instead of splice:
+        a hint to raise the limit, not an error."""
+        return self._buffered
+
+    def __repr__(self) -> str:
+        return f"Relayed(a_to_b={self[0]}, b_to_a={self[1]}, buffered={self._buffered})"
+
+    def __reduce__(self) -> tuple[type[Relayed], tuple[int, int, bool]]:
+        # tuple's own pickling would call __new__ with the pair alone and drop ``buffered``.
+        return (Relayed, (self[0], self[1], self._buffered))
+
+
+def relay(a: FileDescriptorLike, b: FileDescriptorLike, *, timeout: float | None = None) -> Relayed:
     """Relay two connected stream sockets into each other (splice) until both directions end.
 
     EOF from one side becomes ``shutdown(SHUT_WR)`` on the other (half-close). Returns the bytes
-    moved (a -> b, b -> a). Both sockets are borrowed: not closed, flags restored. An exception
-    carries ``.bytes_transferred`` (both ways) and ``.relayed`` (the pair).
+    moved as a ``Relayed``: the pair (a -> b, b -> a), which unpacks as two ints, with
+    ``.a_to_b``, ``.b_to_a`` and ``.buffered`` (True when pipes were scarce and a direction went
+    through a user-space buffer). Both sockets are borrowed: not closed, flags restored. An
+    exception carries ``.bytes_transferred`` (both ways) and ``.relayed`` (the pair).
     """
-    return _zcopy.relay(a, b, timeout)
+    return Relayed(*_zcopy.relay(a, b, timeout))
 
 
 def capabilities() -> dict[str, bool]:

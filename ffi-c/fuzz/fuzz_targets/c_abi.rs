@@ -904,6 +904,7 @@ fn relay(t: &Table, a: Fd, b: Fd, timeout_ms: Option<i64>, want_report: bool) {
         a_to_b: u64::MAX,
         b_to_a: u64::MAX,
         os_errno: -7,
+        buffered: -7,
     };
     let rep_ptr: *mut zcopy_relay_report = if want_report {
         &raw mut rep
@@ -931,13 +932,14 @@ fn relay(t: &Table, a: Fd, b: Fd, timeout_ms: Option<i64>, want_report: bool) {
             rep.a_to_b != u64::MAX && rep.b_to_a != u64::MAX,
             "{what}: not written"
         );
+        assert!(rep.buffered == 0 || rep.buffered == 1, "{what}: buffered");
         if matches!(
             st,
             zcopy_status::InvalidArgument | zcopy_status::Unsupported | zcopy_status::NullParameter
         ) {
             assert_eq!(
-                (rep.a_to_b, rep.b_to_a),
-                (0, 0),
+                (rep.a_to_b, rep.b_to_a, rep.buffered),
+                (0, 0, 0),
                 "{what}: bytes on a refusal"
             );
         }

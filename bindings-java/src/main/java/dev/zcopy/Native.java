@@ -135,7 +135,7 @@ final class Native {
      * @param a one socket (borrowed)
      * @param b the other socket (borrowed)
      * @param timeoutNanos deadline, or -1 to wait as long as it takes
-     * @param report receives [aToB, bToA, syscalls], also when it throws
+     * @param report receives [aToB, bToA, syscalls, buffered (1 or 0)], also when it throws
      * @throws IOException the engine's error, mapped by the error table
      */
     static native void relay(FileDescriptor a, FileDescriptor b, long timeoutNanos, long[] report) throws IOException;

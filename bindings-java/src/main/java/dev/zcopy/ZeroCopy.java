@@ -437,7 +437,7 @@ public final class ZeroCopy {
         if (fa == null || fb == null) {
             throw new ZcopyUnsupportedException("relay needs the JDK's SocketChannel implementation", 0);
         }
-        long[] r = new long[3];
+        long[] r = new long[4];
         Native.relay(fa, fb, nanos(timeout), r);
         return new RelayReport(r);
     }

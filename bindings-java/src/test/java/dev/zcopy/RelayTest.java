@@ -4,6 +4,7 @@ import static dev.zcopy.Fixtures.bytes;
 import static dev.zcopy.Fixtures.get;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,6 +39,9 @@ class RelayTest {
             assertEquals(request.length, r.aToB());
             assertEquals(reply.length, r.bToA());
             assertTrue(r.syscalls() > 0);
+            // A lone relay gets pipes: the budget is far from exhausted (and does not bind root).
+            assertFalse(r.buffered());
+            assertTrue(r.toString().contains("buffered=false"), r.toString());
             assertTrue(left[1].isOpen() && right[0].isOpen(), "relay does not close the channels");
             assertTrue(left[1].isBlocking() && right[0].isBlocking(), "blocking mode kept");
         } finally {
