@@ -396,8 +396,16 @@ fn bench_small_run_writes_json() {
         "tcp -> tcp",
         "file -> pipe",
         "libc sendfile loop",
+        "auto, drop_behind",
+        "auto, direct",
+        "response: 200 B header + 4 KiB file -> tcp",
+        "send_parts",
+        "write + sendfile (libc)",
         "findings:",
         "fastest: ",
+        "cache policies on a cached file: drop_behind ",
+        "TCP segments and ",
+        "the responses per second of write + sendfile",
     ] {
         assert!(
             table.contains(needle),
@@ -458,7 +466,11 @@ fn bench_small_run_writes_json() {
         ("file_tcp", "sendfile"),
         ("file_tcp", "libc_sendfile"),
         ("file_tcp", "splice"),
+        ("file_tcp", "auto_drop_behind"),
+        ("file_tcp", "auto_direct"),
         ("tcp_tcp", "relay"),
+        ("response_4k", "send_parts"),
+        ("response_4k", "libc_write_sendfile"),
     ] {
         assert_eq!(
             row(sc, m).get("status").and_then(Json::as_str),
@@ -466,6 +478,27 @@ fn bench_small_run_writes_json() {
             "{sc}/{m}"
         );
     }
+    // Responses count operations and the segments they took (how many depends on how much
+    // the kernel merged, so only "some" is certain).
+    for m in ["send_parts", "libc_write_sendfile"] {
+        let r = row("response_4k", m);
+        assert!(
+            r.get("ops_per_sec")
+                .and_then(Json::as_f64)
+                .is_some_and(|x| x > 0.0),
+            "{m}: {r:?}"
+        );
+        assert!(
+            r.get("segments_per_op")
+                .and_then(Json::as_f64)
+                .is_some_and(|x| x > 0.0),
+            "{m}: {r:?}"
+        );
+    }
+    assert!(matches!(
+        row("file_tcp", "auto").get("segments_per_op"),
+        Some(Json::Null)
+    ));
     // The engine itself says which methods do not apply.
     assert_eq!(
         row("tcp_tcp", "sendfile")
@@ -483,13 +516,52 @@ fn bench_small_run_writes_json() {
         .and_then(Json::as_arr)
         .expect("a findings array");
     assert!(!findings.is_empty());
+    let finding = |sc: &str| {
+        findings
+            .iter()
+            .find(|f| f.get("scenario").and_then(Json::as_str) == Some(sc))
+            .unwrap_or_else(|| panic!("no finding for {sc}"))
+    };
+    // Every scenario that runs the method list names its fastest method; the response
+    // scenario compares two ways of sending a response instead.
     assert!(findings.iter().all(|f| {
+        let methods = f.get("scenario").and_then(Json::as_str) != Some("response_4k");
         f.get("fastest_gbps")
             .and_then(Json::as_f64)
             .is_some_and(|g| g > 0.0)
+            == methods
             && matches!(f.get("auto_gap_is_real"), Some(Json::Bool(_)))
             && f.get("text").and_then(Json::as_str).is_some()
     }));
+    let cache = finding("file_tcp").get("cache").expect("a cache field");
+    for p in ["drop_behind", "direct"] {
+        assert!(
+            cache
+                .get("vs_keep_gbps")
+                .and_then(|c| c.get(p))
+                .and_then(Json::as_f64)
+                .is_some_and(|r| r > 0.0),
+            "{p}: {cache:?}"
+        );
+    }
+    let resp = finding("response_4k")
+        .get("response")
+        .expect("a response field");
+    assert!(
+        resp.get("ops_ratio")
+            .and_then(Json::as_f64)
+            .is_some_and(|r| r > 0.0),
+        "{resp:?}"
+    );
+    for m in ["send_parts", "libc_write_sendfile"] {
+        assert!(
+            resp.get("segments_per_response")
+                .and_then(|c| c.get(m))
+                .and_then(Json::as_f64)
+                .is_some_and(|x| x > 0.0),
+            "{m}: {resp:?}"
+        );
+    }
     assert!(
         !table.contains("PASS") && !table.contains("FAIL"),
         "no pass/fail verdicts in the product's output:\n{table}"

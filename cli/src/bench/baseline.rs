@@ -1,7 +1,8 @@
 //! Engine-free code for the benchmark: the read/write baseline with a 64 KiB buffer, the plain
-//! `sendfile(2)` loop the engine is compared with, and the splice drainers that play the
-//! receiving side. Written directly against libc so no engine code is on these paths; each
-//! helper counts the syscalls it issues.
+//! `sendfile(2)` loop the engine is compared with, a response as users write it (`write` of
+//! the header, then that loop), the splice drainers that play the receiving side, and the
+//! socket's segment counter. Written directly against libc so no engine code is on these
+//! paths; each helper counts the syscalls it issues.
 
 use std::fs::File;
 use std::io;
@@ -140,6 +141,51 @@ pub fn sendfile_loop(
         }
     }
     Ok(done)
+}
+
+/// A response as a hand-written server sends it: `write(2)` of `header` (looping over short
+/// writes), then the plain `sendfile(2)` loop for `len` bytes of `src` from `off`. Returns the
+/// bytes sent, header included.
+pub fn write_then_sendfile(
+    dst: BorrowedFd<'_>,
+    header: &[u8],
+    src: BorrowedFd<'_>,
+    off: u64,
+    len: u64,
+    sys: &mut u64,
+) -> io::Result<u64> {
+    write_all(dst, header, sys)?;
+    Ok(header.len() as u64 + sendfile_loop(dst, src, off, len, sys)?)
+}
+
+/// TCP segments the socket has sent so far: `tcpi_segs_out` of `TCP_INFO` (tcp(7); Linux
+/// 4.2+, which every kernel the engine supports is). It counts every segment, retransmissions
+/// and pure ACKs included; a sender whose peer sends nothing emits no pure ACKs.
+pub fn segs_out(sock: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` describe writable storage of `len` bytes for the kernel to fill.
+    let ret = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let end = std::mem::offset_of!(libc::tcp_info, tcpi_segs_out) + std::mem::size_of::<u32>();
+    if (len as usize) < end {
+        return Err(io::Error::other(format!(
+            "TCP_INFO returned {len} bytes, too few for tcpi_segs_out"
+        )));
+    }
+    // SAFETY: the struct was zeroed (a valid tcp_info: plain integers) and the kernel wrote a
+    // prefix of it, which covers tcpi_segs_out (checked above).
+    Ok(unsafe { info.assume_init() }.tcpi_segs_out)
 }
 
 /// `splice(2)` without offsets, retrying EINTR.

@@ -1,4 +1,7 @@
-//! `zcopy bench`: every applicable method, side by side, on a warm temporary file.
+//! `zcopy bench`: every applicable method, side by side, on a warm temporary file; and two
+//! serving questions measured the same way: what the page-cache policies cost when serving a
+//! cached file, and what sending a small response (header + file range) in one `send_parts`
+//! call saves against `write` + `sendfile`.
 //!
 //! Rounds are the outer loop and methods are interleaved within each round (in an order that
 //! rotates from round to round), so noise on a busy 2-core machine hits every method alike;
@@ -40,7 +43,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Only these scenarios (repeatable): file_file, file_tcp, tcp_tcp, file_pipe, small_4k,
-    /// small_64k.
+    /// small_64k, response_4k.
     #[arg(long = "scenario", value_name = "NAME", value_parser = parse_scenario)]
     pub scenarios: Vec<Scenario>,
     /// Where to create the temporary file (default: the system temp dir). The file system

@@ -4,14 +4,18 @@
 //! until the last byte has reached its final destination.
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use zcopy_core::{ErrorCode, ErrorKind, Method, Options, RelayOptions, relay, transfer};
+use zcopy_core::{
+    Cache, ErrorCode, ErrorKind, Method, Options, Part, PartsOptions, RelayOptions, relay,
+    send_parts, transfer,
+};
 
 use super::baseline;
 
@@ -29,17 +33,35 @@ pub enum Scenario {
     FilePipe,
     /// Many small file -> TCP transfers of this many bytes each (ops per second).
     Small(u64),
+    /// Small HTTP-style request/response on one keep-alive TCP connection: a client thread
+    /// sends a one-byte request and waits for the whole answer, a [`RESPONSE_HEADER`] from
+    /// memory followed by [`RESPONSE_BODY`] bytes of the file (ops per second, and TCP segments
+    /// per response). Both sockets have TCP_NODELAY, as servers set it: the header and the body
+    /// then leave as one segment or as two, and a second segment costs the client a second
+    /// wake-up.
+    Response,
 }
+
+/// The header of the response scenario: 200 bytes, a typical HTTP/1.1 response header (the
+/// size matters, not the text: it fits in one segment with the body).
+pub const RESPONSE_HEADER: &[u8; 200] = b"HTTP/1.1 200 OK\r\n\
+Content-Type: application/octet-stream\r\nContent-Length: 4096\r\n\
+Last-Modified: Thu, 03 Dec 2026 08:00:00 GMT\r\nETag: \"5f3a-1000\"\r\n\
+X-Pad: ppppppppppppppppppppppppppppppppppppppppppppp\r\n\r\n";
+
+/// The file range of each response of the response scenario.
+pub const RESPONSE_BODY: u64 = 4 << 10;
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::FileFile,
         Scenario::FileTcp,
         Scenario::TcpTcp,
         Scenario::FilePipe,
         Scenario::Small(4 << 10),
         Scenario::Small(64 << 10),
+        Scenario::Response,
     ];
 
     /// A stable identifier for JSON and `--scenario`.
@@ -50,6 +72,7 @@ impl Scenario {
             Scenario::TcpTcp => "tcp_tcp".into(),
             Scenario::FilePipe => "file_pipe".into(),
             Scenario::Small(n) => format!("small_{}k", n >> 10),
+            Scenario::Response => format!("response_{}k", RESPONSE_BODY >> 10),
         }
     }
 
@@ -61,27 +84,61 @@ impl Scenario {
             Scenario::TcpTcp => "tcp -> tcp".into(),
             Scenario::FilePipe => "file -> pipe".into(),
             Scenario::Small(n) => format!("{} KiB -> tcp", n >> 10),
+            Scenario::Response => format!(
+                "response: {} B header + {} KiB file -> tcp",
+                RESPONSE_HEADER.len(),
+                RESPONSE_BODY >> 10
+            ),
         }
     }
 
     /// What is measured besides the engine's methods: the read/write baseline always, the
     /// plain sendfile loop where the destination is TCP, the engine's `relay` for TCP -> TCP.
-    /// Every explicit method is tried; the engine itself says which do not apply.
+    /// Every explicit method is tried; the engine itself says which do not apply. File -> TCP
+    /// also runs Auto with the page-cache policies that release the file behind the transfer,
+    /// next to Auto's default (keep), on the same cached file: what serving a hot file with
+    /// them costs. The response scenario compares one engine call with what users write today
+    /// (no method list: `send_parts` picks the file part's method as Auto does).
     pub fn variants(self) -> Vec<Variant> {
+        if self == Scenario::Response {
+            return vec![Variant::SendParts, Variant::WriteSendfile];
+        }
         let mut v = vec![Variant::Rw64k];
         v.extend(Method::EXPLICIT.into_iter().map(Variant::Engine));
         v.push(Variant::Engine(Method::Auto));
         match self {
-            Scenario::FileTcp | Scenario::Small(_) => v.push(Variant::LibcSendfile),
+            Scenario::FileTcp => v.extend([
+                Variant::AutoCache(Cache::DropBehind),
+                Variant::AutoCache(Cache::Direct),
+                Variant::LibcSendfile,
+            ]),
+            Scenario::Small(_) => v.push(Variant::LibcSendfile),
             Scenario::TcpTcp => v.push(Variant::Relay),
-            Scenario::FileFile | Scenario::FilePipe => {}
+            Scenario::FileFile | Scenario::FilePipe | Scenario::Response => {}
         }
         v
     }
 
     /// Whether this scenario reports operations per second.
     pub fn counts_ops(self) -> bool {
-        matches!(self, Scenario::Small(_))
+        matches!(self, Scenario::Small(_) | Scenario::Response)
+    }
+
+    /// Whether this scenario counts the TCP segments the sending socket emits (whether a
+    /// response leaves in one segment or two is the point of the response scenario).
+    pub fn counts_segments(self) -> bool {
+        self == Scenario::Response
+    }
+
+    /// Bytes one run moves: the whole file, or its small transfers or responses.
+    pub fn expected_bytes(self, size: u64) -> u64 {
+        match self {
+            Scenario::Small(op) => small_ops(size, op) * op,
+            Scenario::Response => {
+                response_ops(size) * (RESPONSE_HEADER.len() as u64 + RESPONSE_BODY)
+            }
+            _ => size,
+        }
     }
 }
 
@@ -96,6 +153,15 @@ pub enum Variant {
     LibcSendfile,
     /// The engine's bidirectional `relay`.
     Relay,
+    /// The engine's `transfer` with Auto and this page-cache policy (Keep is plain
+    /// `Engine(Auto)`). The policies that release pages leave the source uncached, so the
+    /// file is read back into the page cache after each run, outside the measured window.
+    AutoCache(Cache),
+    /// The engine's `send_parts` with the header and the file range as two parts.
+    SendParts,
+    /// The engine-free reference for a response: `write(2)` of the header, then a plain
+    /// `sendfile(2)` loop for the file range.
+    WriteSendfile,
 }
 
 impl Variant {
@@ -106,6 +172,11 @@ impl Variant {
             Variant::Engine(m) => m.name(),
             Variant::LibcSendfile => "libc_sendfile",
             Variant::Relay => "relay",
+            Variant::AutoCache(Cache::Keep) => "auto",
+            Variant::AutoCache(Cache::DropBehind) => "auto_drop_behind",
+            Variant::AutoCache(Cache::Direct) => "auto_direct",
+            Variant::SendParts => "send_parts",
+            Variant::WriteSendfile => "libc_write_sendfile",
         }
     }
 
@@ -116,6 +187,11 @@ impl Variant {
             Variant::Engine(m) => m.name(),
             Variant::LibcSendfile => "libc sendfile loop",
             Variant::Relay => "relay()",
+            Variant::AutoCache(Cache::Keep) => "auto",
+            Variant::AutoCache(Cache::DropBehind) => "auto, drop_behind",
+            Variant::AutoCache(Cache::Direct) => "auto, direct",
+            Variant::SendParts => "send_parts",
+            Variant::WriteSendfile => "write + sendfile (libc)",
         }
     }
 
@@ -124,14 +200,25 @@ impl Variant {
         matches!(self, Variant::Engine(m) if m != Method::Auto)
     }
 
-    /// Where the row sits within its scenario.
+    /// Whether a run leaves the source file (partly) out of the page cache, so it has to be
+    /// read back before the next run of any row.
+    pub fn releases_cache(self) -> bool {
+        matches!(self, Variant::AutoCache(c) if c != Cache::Keep)
+    }
+
+    /// Where the row sits within its scenario: the cache policies right below plain Auto,
+    /// the engine-free references last.
     pub fn order(self) -> usize {
         match self {
             Variant::Rw64k => 0,
-            Variant::Engine(Method::Auto) => 20,
+            Variant::Engine(Method::Auto) | Variant::AutoCache(Cache::Keep) => 20,
             Variant::Engine(m) => 1 + m as usize,
+            Variant::AutoCache(Cache::DropBehind) => 21,
+            Variant::AutoCache(Cache::Direct) => 22,
+            Variant::SendParts => 25,
             Variant::LibcSendfile => 30,
             Variant::Relay => 31,
+            Variant::WriteSendfile => 32,
         }
     }
 }
@@ -149,6 +236,9 @@ pub struct Sample {
     pub syscalls: u64,
     /// Transfers issued (1 per repetition except for the small-transfer scenarios).
     pub ops: u64,
+    /// TCP segments the sending socket emitted (`tcpi_segs_out`), where the scenario counts
+    /// them ([`Scenario::counts_segments`]); 0 elsewhere.
+    pub segments: u64,
     /// The method the engine reported for the last run (engine rows only).
     pub used: Option<Method>,
     /// How many runs the sample adds up (runs repeat until the sample's minimum time).
@@ -163,6 +253,7 @@ impl Sample {
         self.cpu += s.cpu;
         self.syscalls += s.syscalls;
         self.ops += s.ops;
+        self.segments += s.segments;
         self.reps += s.reps;
         self.used = s.used.or(self.used);
     }
@@ -207,6 +298,31 @@ pub struct Env {
     pub buf: Vec<u8>,
 }
 
+impl Env {
+    /// Reads the whole source back into the page cache (as the setup did), after a run that
+    /// released it: every row starts from a cached file. Not measured.
+    fn rewarm(&mut self) -> io::Result<()> {
+        // Larger reads than the baseline's buffer: this is disk I/O, and it is pure overhead.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0u64;
+        while off < self.size {
+            let want = (self.size - off).min(buf.len() as u64) as usize;
+            match self.src.read_at(&mut buf[..want], off) {
+                Ok(0) => {
+                    return Err(io::Error::other(format!(
+                        "the test file ends at {off} bytes of {}",
+                        self.size
+                    )));
+                }
+                Ok(n) => off += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Bytes moved and syscalls issued by the measured thread.
 struct Moved {
     bytes: u64,
@@ -214,6 +330,8 @@ struct Moved {
     ops: u64,
     /// The method the engine reports having used (engine rows only).
     used: Option<Method>,
+    /// TCP segments sent, where the scenario counts them.
+    segments: u64,
 }
 
 impl Moved {
@@ -224,6 +342,7 @@ impl Moved {
             syscalls,
             ops: 1,
             used: None,
+            segments: 0,
         }
     }
 }
@@ -262,25 +381,31 @@ impl Meter {
             cpu,
             syscalls: moved.syscalls,
             ops: moved.ops,
+            segments: moved.segments,
             used: moved.used,
             reps: 1,
         })
     }
 }
 
-/// Runs the scenario once and checks that every byte arrived.
+/// Runs the scenario once and checks that every byte arrived. After a variant that releases
+/// the source's page cache, the file is read back into it (outside the measured window, and
+/// whether or not the run worked), so the next run of any row starts from a cached file.
 pub fn run_once(env: &mut Env, sc: Scenario, v: Variant) -> Result<Sample, RunError> {
     let sample = match sc {
-        Scenario::FileFile => file_file(env, v)?,
-        Scenario::FileTcp => to_receiver(|sock| bulk(env, sock.as_fd(), v))?,
-        Scenario::TcpTcp => tcp_tcp(env, v)?,
-        Scenario::FilePipe => file_pipe(env, v)?,
-        Scenario::Small(op) => small(env, op, v)?,
+        Scenario::FileFile => file_file(env, v),
+        Scenario::FileTcp => to_receiver(|sock| bulk(env, sock.as_fd(), v)),
+        Scenario::TcpTcp => tcp_tcp(env, v),
+        Scenario::FilePipe => file_pipe(env, v),
+        Scenario::Small(op) => small(env, op, v),
+        Scenario::Response => response(env, v),
     };
-    let expected = match sc {
-        Scenario::Small(op) => small_ops(env.size, op) * op,
-        _ => env.size,
-    };
+    if v.releases_cache() {
+        env.rewarm()
+            .map_err(|e| RunError::Failed(format!("reading the test file back: {e}")))?;
+    }
+    let sample = sample?;
+    let expected = sc.expected_bytes(env.size);
     if sample.bytes != expected {
         return Err(RunError::Failed(format!(
             "moved {} bytes, expected {expected}",
@@ -294,11 +419,12 @@ fn wrong(v: Variant) -> RunError {
     RunError::NotApplicable(format!("{} is not measured in this scenario", v.label()))
 }
 
-/// The engine with `method`, from offset 0 to EOF (what a file server asks for).
+/// The engine with `method` and page-cache policy `cache`, over the given range.
 fn engine(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     method: Method,
+    cache: Cache,
     offset: Option<u64>,
     count: Option<u64>,
 ) -> Result<Moved, RunError> {
@@ -306,6 +432,7 @@ fn engine(
         method,
         offset,
         count,
+        cache,
         ..Options::default()
     };
     let r = transfer(src, dst, &opts)?;
@@ -314,6 +441,7 @@ fn engine(
         syscalls: r.syscalls,
         ops: 1,
         used: Some(r.method),
+        segments: 0,
     })
 }
 
@@ -322,18 +450,22 @@ fn bulk(env: &mut Env, dst: BorrowedFd<'_>, v: Variant) -> Result<Moved, RunErro
     let src = env.src.as_fd();
     let mut syscalls = 0;
     let bytes = match v {
-        Variant::Engine(m) => return engine(src, dst, m, Some(0), None),
+        Variant::Engine(m) => return engine(src, dst, m, Cache::Keep, Some(0), None),
+        Variant::AutoCache(c) => return engine(src, dst, Method::Auto, c, Some(0), None),
         Variant::Rw64k => {
             baseline::pread_write(src, 0, env.size, dst, &mut env.buf, &mut syscalls)?
         }
         Variant::LibcSendfile => baseline::sendfile_loop(dst, src, 0, env.size, &mut syscalls)?,
-        Variant::Relay => return Err(wrong(v)),
+        Variant::Relay | Variant::SendParts | Variant::WriteSendfile => return Err(wrong(v)),
     };
     Ok(Moved::one(bytes, syscalls))
 }
 
 fn file_file(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
-    if v == Variant::LibcSendfile || v == Variant::Relay {
+    if matches!(
+        v,
+        Variant::LibcSendfile | Variant::Relay | Variant::SendParts | Variant::WriteSendfile
+    ) {
         return Err(wrong(v));
     }
     let dst = env.dst.try_clone()?;
@@ -346,7 +478,10 @@ fn file_file(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
 }
 
 fn file_pipe(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
-    if v == Variant::LibcSendfile || v == Variant::Relay {
+    if matches!(
+        v,
+        Variant::LibcSendfile | Variant::Relay | Variant::SendParts | Variant::WriteSendfile
+    ) {
         return Err(wrong(v));
     }
     let (r, w) = io::pipe()?;
@@ -405,7 +540,7 @@ fn join(h: JoinHandle<io::Result<u64>>) -> Result<u64, RunError> {
 }
 
 fn tcp_tcp(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
-    if v == Variant::LibcSendfile {
+    if !matches!(v, Variant::Engine(_) | Variant::Rw64k | Variant::Relay) {
         return Err(wrong(v));
     }
     // The sink: the final destination.
@@ -451,7 +586,7 @@ fn tcp_tcp(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
 /// The measured hop of TCP -> TCP: `a` (from the feeder) into `b` (to the sink).
 fn forward(env: &mut Env, a: &TcpStream, b: &TcpStream, v: Variant) -> Result<Moved, RunError> {
     match v {
-        Variant::Engine(m) => engine(a.as_fd(), b.as_fd(), m, None, None),
+        Variant::Engine(m) => engine(a.as_fd(), b.as_fd(), m, Cache::Keep, None, None),
         Variant::Rw64k => {
             let mut syscalls = 0;
             let bytes =
@@ -462,7 +597,10 @@ fn forward(env: &mut Env, a: &TcpStream, b: &TcpStream, v: Variant) -> Result<Mo
             let r = relay(a, b, &RelayOptions::default()).map_err(|e| RunError::from(e.error))?;
             Ok(Moved::one(r.a_to_b, r.syscalls))
         }
-        Variant::LibcSendfile => Err(wrong(v)),
+        Variant::LibcSendfile
+        | Variant::AutoCache(_)
+        | Variant::SendParts
+        | Variant::WriteSendfile => Err(wrong(v)),
     }
 }
 
@@ -477,7 +615,10 @@ pub fn small_ops(size: u64, op: u64) -> u64 {
 }
 
 fn small(env: &mut Env, op: u64, v: Variant) -> Result<Sample, RunError> {
-    if v == Variant::Relay {
+    if !matches!(
+        v,
+        Variant::Engine(_) | Variant::Rw64k | Variant::LibcSendfile
+    ) {
         return Err(wrong(v));
     }
     let ops = small_ops(env.size, op);
@@ -496,11 +637,12 @@ fn small(env: &mut Env, op: u64, v: Variant) -> Result<Sample, RunError> {
             syscalls: 0,
             ops,
             used: None,
+            segments: 0,
         };
         for i in 0..ops {
             let off = (i % slots) * op;
             let m = match v {
-                Variant::Engine(m) => engine(src, dst, m, Some(off), Some(op))?,
+                Variant::Engine(m) => engine(src, dst, m, Cache::Keep, Some(off), Some(op))?,
                 Variant::Rw64k => {
                     let mut syscalls = 0;
                     let bytes =
@@ -512,7 +654,7 @@ fn small(env: &mut Env, op: u64, v: Variant) -> Result<Sample, RunError> {
                     let bytes = baseline::sendfile_loop(dst, src, off, op, &mut syscalls)?;
                     Moved::one(bytes, syscalls)
                 }
-                Variant::Relay => return Err(wrong(v)),
+                _ => return Err(wrong(v)),
             };
             total.bytes += m.bytes;
             total.syscalls += m.syscalls;
@@ -520,4 +662,181 @@ fn small(env: &mut Env, op: u64, v: Variant) -> Result<Sample, RunError> {
         }
         Ok(total)
     })
+}
+
+/// Round trips per response run: a request/response costs tens of microseconds, not the
+/// microsecond of a small transfer, so fewer than [`small_ops`] keep a run short.
+const RESPONSE_OPS_MAX: u64 = 2048;
+
+/// Responses one run answers.
+pub fn response_ops(size: u64) -> u64 {
+    small_ops(size, RESPONSE_BODY).min(RESPONSE_OPS_MAX)
+}
+
+/// The response scenario: [`response_ops`] request/response round trips on one connection.
+/// The measured thread reads each one-byte request and answers it with the variant; the
+/// socket's `tcpi_segs_out` is read before the first answer and after the last (the FIN after
+/// the window is not counted). A failed answer shuts the socket down, so the waiting client
+/// sees the end instead of hanging.
+fn response(env: &mut Env, v: Variant) -> Result<Sample, RunError> {
+    if !matches!(v, Variant::SendParts | Variant::WriteSendfile) {
+        return Err(wrong(v));
+    }
+    let body = RESPONSE_BODY;
+    let ops = response_ops(env.size);
+    if ops == 0 {
+        return Err(RunError::NotApplicable(format!(
+            "the file is smaller than {body} bytes"
+        )));
+    }
+    let slots = env.size / body;
+    let each = RESPONSE_HEADER.len() + body as usize;
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let addr = listener.local_addr()?;
+    let client =
+        thread::Builder::new()
+            .name("bench-client".into())
+            .spawn(move || -> io::Result<u64> {
+                let mut s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                let mut answer = vec![0u8; each];
+                let mut got = 0;
+                for _ in 0..ops {
+                    s.write_all(b"?")?;
+                    s.read_exact(&mut answer)?;
+                    got += each as u64;
+                }
+                Ok(got)
+            })?;
+    let (sock, _) = listener.accept()?;
+    sock.set_nodelay(true)?;
+    let meter = Meter::start()?;
+    let moved = answer_requests(env, &sock, v, ops, slots);
+    if moved.is_err() {
+        let _ = sock.shutdown(Shutdown::Both);
+    }
+    let arrived = join(client)?;
+    meter.stop(&moved?, arrived)
+}
+
+/// Reads `ops` one-byte requests from `sock` and answers each with the variant.
+fn answer_requests(
+    env: &Env,
+    sock: &TcpStream,
+    v: Variant,
+    ops: u64,
+    slots: u64,
+) -> Result<Moved, RunError> {
+    let body = RESPONSE_BODY;
+    let dst = sock.as_fd();
+    let src = env.src.as_fd();
+    let segs0 = baseline::segs_out(dst)?;
+    let mut total = Moved {
+        bytes: 0,
+        syscalls: 0,
+        ops,
+        used: None,
+        segments: 0,
+    };
+    let mut request = [0u8; 1];
+    for i in 0..ops {
+        (&*sock).read_exact(&mut request)?;
+        let offset = (i % slots) * body;
+        if v == Variant::SendParts {
+            let parts = [
+                Part::Bytes(RESPONSE_HEADER),
+                Part::File {
+                    fd: src,
+                    offset,
+                    len: body,
+                },
+            ];
+            // A Rust program ignores SIGPIPE from its start, as CPython and the JVM do (and
+            // the bindings say so): the engine need not check the disposition on every call.
+            let opts = PartsOptions {
+                host_ignores_sigpipe: true,
+                ..PartsOptions::default()
+            };
+            let r = send_parts(dst, &parts, &opts)?;
+            total.bytes += r.bytes;
+            total.syscalls += r.syscalls;
+            total.used = Some(r.method);
+        } else {
+            total.bytes += baseline::write_then_sendfile(
+                dst,
+                RESPONSE_HEADER,
+                src,
+                offset,
+                body,
+                &mut total.syscalls,
+            )?;
+        }
+    }
+    // The counter is a u32 that wraps; one run sends far fewer segments than 2^32.
+    total.segments = u64::from(baseline::segs_out(dst)?.wrapping_sub(segs0));
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_header_is_200_bytes_of_http() {
+        assert_eq!(RESPONSE_HEADER.len(), 200);
+        assert!(RESPONSE_HEADER.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(RESPONSE_HEADER.ends_with(b"\r\n\r\n"));
+        assert_eq!(
+            RESPONSE_HEADER
+                .windows(4)
+                .filter(|w| w == b"\r\n\r\n")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn ids_and_orders_are_unique_and_cached_policies_sit_next_to_auto() {
+        for sc in Scenario::ALL {
+            let vs = sc.variants();
+            for (i, a) in vs.iter().enumerate() {
+                for b in &vs[i + 1..] {
+                    assert_ne!(a.id(), b.id(), "{sc:?}");
+                    assert_ne!(a.label(), b.label(), "{sc:?}");
+                    assert_ne!(a.order(), b.order(), "{sc:?}");
+                }
+            }
+        }
+        let ids: Vec<String> = Scenario::ALL.iter().map(|s| s.id()).collect();
+        assert!(ids.contains(&"response_4k".to_owned()), "{ids:?}");
+        let mut tcp = Scenario::FileTcp.variants();
+        tcp.sort_by_key(|v| v.order());
+        let auto = tcp
+            .iter()
+            .position(|v| *v == Variant::Engine(Method::Auto))
+            .expect("file -> tcp runs Auto");
+        assert_eq!(
+            tcp[auto + 1..auto + 3],
+            [
+                Variant::AutoCache(Cache::DropBehind),
+                Variant::AutoCache(Cache::Direct)
+            ]
+        );
+        assert_eq!(tcp[auto + 1].id(), "auto_drop_behind");
+        assert_eq!(tcp[auto + 2].id(), "auto_direct");
+        assert!(tcp[auto + 1].releases_cache() && tcp[auto + 2].releases_cache());
+        assert!(!Variant::Engine(Method::Auto).releases_cache());
+    }
+
+    #[test]
+    fn response_runs_count_ops_and_segments() {
+        assert!(Scenario::Response.counts_ops() && Scenario::Response.counts_segments());
+        assert!(!Scenario::FileTcp.counts_segments());
+        assert_eq!(
+            Scenario::Response.expected_bytes(256 << 20),
+            RESPONSE_OPS_MAX * (200 + 4096)
+        );
+        assert_eq!(Scenario::Small(4096).expected_bytes(1 << 20), 64 * 4096);
+        assert_eq!(Scenario::FileTcp.expected_bytes(12345), 12345);
+    }
 }

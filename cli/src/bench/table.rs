@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use zcopy_core::Method;
 
-use super::findings::Finding;
+use super::findings::{Finding, ResponseCost};
 use super::scenarios::{Sample, Scenario, Variant};
 
 /// What became of a row.
@@ -57,6 +57,16 @@ pub fn ops_per_sec(s: &Sample) -> f64 {
     per_sec(s.ops as f64, s)
 }
 
+/// TCP segments sent per transfer (scenarios that count segments).
+pub fn segments_per_op(s: &Sample) -> f64 {
+    s.segments as f64 / s.ops as f64
+}
+
+/// Syscalls of the measuring thread per transfer.
+pub fn syscalls_per_op(s: &Sample) -> f64 {
+    s.syscalls as f64 / s.ops as f64
+}
+
 fn per_sec(x: f64, s: &Sample) -> f64 {
     let t = s.wall.as_secs_f64();
     if t > 0.0 { x / t } else { f64::NAN }
@@ -94,10 +104,14 @@ impl Row {
         it.all(|u| u == Some(first)).then_some(first)
     }
 
-    /// The row's label: Auto shows what it picked.
+    /// The row's label: Auto (with any cache policy) and `send_parts` show the method the
+    /// engine reported.
     pub fn label(&self) -> String {
         match (self.variant, self.used()) {
             (Variant::Engine(Method::Auto), Some(m)) => format!("auto ({m})"),
+            (Variant::AutoCache(_) | Variant::SendParts, Some(m)) => {
+                format!("{} ({m})", self.variant.label())
+            }
             _ => self.variant.label().into(),
         }
     }
@@ -136,7 +150,8 @@ pub fn find(rows: &[Row], sc: Scenario, v: Variant) -> Option<&Row> {
         .find(|r| r.scenario == sc && r.variant == v && r.measured())
 }
 
-/// The ratio of a row to the read/write baseline in GB/s (ops/s for small transfers).
+/// The ratio of a row to the read/write baseline in GB/s (ops/s for small transfers); NaN
+/// where the scenario has no baseline row.
 fn vs_baseline(rows: &[Row], row: &Row) -> f64 {
     match find(rows, row.scenario, Variant::Rw64k) {
         Some(base) => paired_ratio(row, base, gbps),
@@ -166,6 +181,32 @@ fn num(x: f64, prec: usize) -> String {
         format!("{x:.prec$}")
     } else {
         "-".into()
+    }
+}
+
+/// A ratio with its "x", or "-" when there is none.
+fn ratio(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}x")
+    } else {
+        "-".into()
+    }
+}
+
+/// Width of the scenario column of the table and the findings.
+const SCENARIO_W: usize = 14;
+/// Width of the method column (fits "auto, drop_behind (splice)").
+const METHOD_W: usize = 26;
+
+/// Writes a scenario's label in the scenario column, or, when it is longer than the column,
+/// on a line of its own (so the columns of the lines below stay aligned); returns what the
+/// first line of the scenario puts in that column.
+fn scenario_cell(o: &mut String, label: String) -> String {
+    if label.chars().count() > SCENARIO_W {
+        let _ = writeln!(o, "{label}");
+        String::new()
+    } else {
+        label
     }
 }
 
@@ -217,7 +258,7 @@ pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
         "vs rw64k",
         "ops/s",
     ];
-    let w = [14, 22, 7, 5, 9, 12, 9, 10];
+    let w = [SCENARIO_W, METHOD_W, 7, 5, 9, 12, 9, 10];
     let line = |cells: [String; 8]| {
         let mut l = format!("{:<w0$} {:<w1$}", cells[0], cells[1], w0 = w[0], w1 = w[1]);
         for (c, width) in cells.iter().zip(w).skip(2) {
@@ -232,7 +273,7 @@ pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
         let label = if last == Some(r.scenario) {
             String::new()
         } else {
-            r.scenario.label()
+            scenario_cell(&mut o, r.scenario.label())
         };
         last = Some(r.scenario);
         let ops = if r.scenario.counts_ops() {
@@ -250,7 +291,7 @@ pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
                 num(r.spread() * 100.0, 0),
                 num(r.median(cpu_per_gb), 3),
                 thousands(r.median(sys_per_gb)),
-                format!("{}x", num(vs_baseline(rows, r), 2)),
+                ratio(vs_baseline(rows, r)),
                 ops,
             ])
         );
@@ -267,7 +308,7 @@ pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
             };
             let _ = writeln!(
                 o,
-                "  {:<14} {:<22} {what}: {why}",
+                "  {:<SCENARIO_W$} {:<METHOD_W$} {what}: {why}",
                 r.scenario.label(),
                 r.variant.label()
             );
@@ -277,12 +318,15 @@ pub fn render(meta: &Meta, rows: &[Row], findings: &[Finding]) -> String {
     let _ = writeln!(o, "findings:");
     for f in findings {
         for (i, line) in f.lines().iter().enumerate() {
-            let label = if i == 0 {
-                f.scenario.label()
-            } else {
+            let label = if i > 0 {
                 String::new()
+            } else if f.scenario.label().chars().count() > SCENARIO_W {
+                let _ = writeln!(o, "  {}", f.scenario.label());
+                String::new()
+            } else {
+                f.scenario.label()
             };
-            let _ = writeln!(o, "  {label:<14} {line}");
+            let _ = writeln!(o, "  {label:<SCENARIO_W$} {line}");
         }
     }
     o
@@ -297,16 +341,51 @@ fn finding_json(f: &Finding) -> Json {
         Some((g, c)) => (Json::Num(g), Json::Num(c)),
         None => (Json::Null, Json::Null),
     };
+    let (fastest, fastest_gbps) = match &f.fastest {
+        Some((name, g)) => (Json::Str(name.clone()), Json::Num(*g)),
+        None => (Json::Null, Json::Null),
+    };
+    let cache = f.cache.as_ref().map_or(Json::Null, |c| {
+        Json::Obj(vec![
+            (
+                "vs_keep_gbps",
+                Json::Obj(
+                    c.vs_keep
+                        .iter()
+                        .map(|(p, r)| (p.name(), Json::Num(*r)))
+                        .collect(),
+                ),
+            ),
+            ("noise", Json::Num(c.noise)),
+        ])
+    });
+    let response = f.response.as_ref().map_or(Json::Null, |r| {
+        let per_op = |pick: fn(&ResponseCost) -> f64| {
+            Json::Obj(vec![
+                (r.engine.id, Json::Num(pick(&r.engine))),
+                (r.reference.id, Json::Num(pick(&r.reference))),
+            ])
+        };
+        Json::Obj(vec![
+            ("segments_per_response", per_op(|c| c.segments)),
+            ("syscalls_per_response", per_op(|c| c.syscalls)),
+            ("ops_ratio", Json::Num(r.ops_ratio)),
+            ("noise", Json::Num(r.noise)),
+            ("gap_is_real", Json::Bool(r.gap_is_real())),
+        ])
+    });
     Json::Obj(vec![
         ("scenario", Json::Str(f.scenario.id())),
-        ("fastest", Json::Str(f.fastest.0.clone())),
-        ("fastest_gbps", Json::Num(f.fastest.1)),
+        ("fastest", fastest),
+        ("fastest_gbps", fastest_gbps),
         ("auto_method", auto),
         ("auto_vs_fastest_explicit", ratio),
         ("noise", Json::Num(f.noise)),
         ("auto_gap_is_real", Json::Bool(f.auto_gap_is_real())),
         ("auto_vs_rw64k_gbps", g),
         ("auto_vs_rw64k_cpu_per_gb", c),
+        ("cache", cache),
+        ("response", response),
         ("text", Json::Str(f.text())),
     ])
 }
@@ -399,23 +478,30 @@ pub fn to_json(meta: &Meta, rows: &[Row], findings: &[Finding]) -> Json {
             Status::Failed(w) => ("failed", Json::Str(w.clone())),
         };
         let kind = match r.variant {
-            Variant::Engine(_) | Variant::Relay => "engine",
+            Variant::Engine(_) | Variant::Relay | Variant::AutoCache(_) | Variant::SendParts => {
+                "engine"
+            }
             Variant::Rw64k => "baseline",
-            Variant::LibcSendfile => "reference",
+            Variant::LibcSendfile | Variant::WriteSendfile => "reference",
         };
+        let segments = r.scenario.counts_segments();
         let samples = r
             .samples
             .iter()
             .flatten()
             .map(|s| {
-                Json::Obj(vec![
+                let mut fields = vec![
                     ("bytes", Json::Int(s.bytes)),
                     ("seconds", Json::Num(s.wall.as_secs_f64())),
                     ("cpu_seconds", Json::Num(s.cpu.as_secs_f64())),
                     ("syscalls", Json::Int(s.syscalls)),
                     ("ops", Json::Int(s.ops)),
                     ("reps", Json::Int(s.reps)),
-                ])
+                ];
+                if segments {
+                    fields.push(("segments", Json::Int(s.segments)));
+                }
+                Json::Obj(fields)
             })
             .collect();
         let measured = r.measured();
@@ -451,6 +537,14 @@ pub fn to_json(meta: &Meta, rows: &[Row], findings: &[Finding]) -> Json {
                 "ops_per_sec",
                 if measured && r.scenario.counts_ops() {
                     Json::Num(r.median(ops_per_sec))
+                } else {
+                    Json::Null
+                },
+            ),
+            (
+                "segments_per_op",
+                if measured && segments {
+                    Json::Num(r.median(segments_per_op))
                 } else {
                     Json::Null
                 },
