@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1544,6 +1546,117 @@ static bool test_closed_peer_sigpipe(void) {
 
 /* ---------------------------------------------------------------- main */
 
+/* ---- a thousand concurrent transfers ---- */
+
+/* Past Auto's 4 MiB splice threshold for file -> TCP, unaligned at the end. */
+#define CONC_EACH ((size_t)(4 << 20) + 4096)
+#define CONC_FILE ((size_t)16 << 20)
+
+typedef struct {
+    int src, tx, rx;
+    size_t off;
+    pthread_barrier_t *start;
+    zcopy_status status;
+    uint64_t reported, len, hash;
+} conc_job;
+
+/* Reads the receiving end to EOF: length and hash. */
+static void *conc_read(void *arg) {
+    conc_job *j = arg;
+    unsigned char buf[65536];
+    j->len = 0;
+    j->hash = FNV_INIT;
+    for (;;) {
+        ssize_t r = read(j->rx, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        j->hash = fnv_update(j->hash, buf, (size_t)r);
+        j->len += (uint64_t)r;
+    }
+    return NULL;
+}
+
+/* Waits for every sender, sends its range, half-closes. */
+static void *conc_send(void *arg) {
+    conc_job *j = arg;
+    pthread_barrier_wait(j->start);
+    zcopy_options o = opts_with(ZCOPY_METHOD_AUTO);
+    o.offset = (int64_t)j->off;
+    o.count = CONC_EACH;
+    zcopy_report r = garbage_report();
+    j->status = zcopy_transfer(j->src, j->tx, &o, &r);
+    j->reported = r.bytes;
+    shutdown(j->tx, SHUT_WR);
+    return NULL;
+}
+
+/* A thousand file -> TCP transfers at once, each from its own thread on one shared file
+ * descriptor (8 under ZCOPY_TEST_QUICK, i.e. valgrind): every peer gets exactly its range. */
+static bool test_concurrent_transfers(void) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    /* Each transfer holds about eight descriptors (two sockets, duplicates, a pipe). */
+    size_t n = getenv("ZCOPY_TEST_QUICK") ? 8 : 1000;
+    if (lim.rlim_cur < 256 + 8 * n) {
+        n = lim.rlim_cur > 256 + 8 ? (size_t)(lim.rlim_cur - 256) / 8 : 1;
+        printf("# only %zu transfers: RLIMIT_NOFILE is too low for a thousand\n", n);
+    }
+    unsigned char *data = malloc(CONC_FILE);
+    conc_job *jobs = calloc(n, sizeof *jobs);
+    pthread_t *threads = calloc(2 * n, sizeof *threads);
+    if (!data || !jobs || !threads) die("malloc");
+    fill(data, CONC_FILE, 21);
+    int src = temp_file(CONC_FILE, 21);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    for (size_t i = 0; i < n; i++) {
+        conc_job *j = &jobs[i];
+        j->src = src;
+        j->off = (i * 4096) % (CONC_FILE - CONC_EACH);
+        j->start = &start;
+        tcp_pair(&j->tx, &j->rx);
+        if (pthread_create(&threads[2 * i], &attr, conc_read, j) != 0 ||
+            pthread_create(&threads[2 * i + 1], &attr, conc_send, j) != 0)
+            die("pthread_create");
+    }
+    size_t bad = 0, first_bad = n;
+    for (size_t i = 0; i < n; i++) {
+        conc_job *j = &jobs[i];
+        pthread_join(threads[2 * i + 1], NULL);
+        pthread_join(threads[2 * i], NULL);
+        close(j->tx);
+        close(j->rx);
+        uint64_t want = fnv_update(FNV_INIT, data + j->off, CONC_EACH);
+        if (j->status != ZCOPY_STATUS_OK || j->reported != CONC_EACH || j->len != CONC_EACH ||
+            j->hash != want) {
+            bad++;
+            if (first_bad == n) first_bad = i;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    pthread_barrier_destroy(&start);
+    close(src);
+    bool ok = bad == 0;
+    if (!ok) {
+        conc_job *j = &jobs[first_bad];
+        snprintf(fail_msg, sizeof fail_msg,
+                 "%zu of %zu transfers wrong; transfer %zu: %s, reported %" PRIu64
+                 ", received %" PRIu64,
+                 bad, n, first_bad, zcopy_status_name((int32_t)j->status), j->reported, j->len);
+    }
+    free(data);
+    free(jobs);
+    free(threads);
+    return ok;
+}
+
 typedef struct {
     const char *name;
     bool (*fn)(void);
@@ -1575,6 +1688,7 @@ static const test_case tests[] = {
     {"send_parts_resume", test_send_parts_resume},
     {"send_parts_errors", test_send_parts_errors},
     {"cache_policy", test_cache_policy},
+    {"concurrent_transfers", test_concurrent_transfers},
     {"closed_peer_sigpipe", test_closed_peer_sigpipe},
 };
 
