@@ -54,13 +54,7 @@ fn on_tmpfs(dir: &Path) -> bool {
 
 /// A file of SIZE bytes, written back to disk and then read, so it is fully cached and clean.
 fn cached_file(dir: &TempDir, data: &[u8]) -> File {
-    let f = dir.source("src", data);
-    f.sync_all().expect("fsync");
-    let mut sink = Vec::with_capacity(data.len());
-    File::open(dir.join("src"))
-        .expect("open")
-        .read_to_end(&mut sink)
-        .expect("read");
+    let f = cached_file_of(dir, data);
     assert!(
         resident(&f) >= SIZE * 9 / 10,
         "the file is cached before the test"

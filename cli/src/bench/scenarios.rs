@@ -335,6 +335,17 @@ struct Moved {
 }
 
 impl Moved {
+    /// Nothing moved yet by a run of `ops` operations.
+    fn empty(ops: u64) -> Moved {
+        Moved {
+            bytes: 0,
+            syscalls: 0,
+            ops,
+            used: None,
+            segments: 0,
+        }
+    }
+
     /// One engine-free transfer.
     fn one(bytes: u64, syscalls: u64) -> Moved {
         Moved {
@@ -632,13 +643,7 @@ fn small(env: &mut Env, op: u64, v: Variant) -> Result<Sample, RunError> {
     to_receiver(|sock| {
         let dst = sock.as_fd();
         let src = env.src.as_fd();
-        let mut total = Moved {
-            bytes: 0,
-            syscalls: 0,
-            ops,
-            used: None,
-            segments: 0,
-        };
+        let mut total = Moved::empty(ops);
         for i in 0..ops {
             let off = (i % slots) * op;
             let m = match v {
@@ -731,13 +736,7 @@ fn answer_requests(
     let dst = sock.as_fd();
     let src = env.src.as_fd();
     let segs0 = baseline::segs_out(dst)?;
-    let mut total = Moved {
-        bytes: 0,
-        syscalls: 0,
-        ops,
-        used: None,
-        segments: 0,
-    };
+    let mut total = Moved::empty(ops);
     let mut request = [0u8; 1];
     for i in 0..ops {
         (&*sock).read_exact(&mut request)?;
