@@ -2,14 +2,15 @@
 //! O_DIRECT reads into aligned buffers.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sys;
 
 /// Pages are released this far behind the position: the bytes a socket may still hold (its
 /// send buffer, up to 4 MiB with autotuning, and the peer's receive window, up to 6 MiB) keep
-/// their pages referenced. Releasing a referenced page fails, and each failure makes the
-/// kernel drain every CPU's page lists and try again (`lru_add_drain_all`), which stalls the
-/// transfer: the lag stays ahead of what a socket can hold.
+/// their pages referenced. Releasing a referenced page fails (and a failure makes the kernel
+/// drain every CPU's page lists and try again, `lru_add_drain_all`): the lag stays ahead of
+/// what a socket can hold, and the end of the call releases the whole range once more.
 const LAG: u64 = 16 << 20;
 /// Released in steps of this much, so the advice costs one syscall per 8 MiB.
 const STEP: u64 = 8 << 20;
@@ -75,10 +76,23 @@ impl AlignedBuf {
 /// Whether every page of `[off, off + len)` of the file is in the page cache now. Direct sends
 /// such a range from the cache: reading it again from the disk would only be slower, and it
 /// adds nothing to the cache. Without `cachestat(2)` (before Linux 6.5) the answer is no.
+/// A kernel that said ENOSYS once is not asked again.
 pub(crate) fn all_cached(src: BorrowedFd<'_>, off: u64, len: usize) -> bool {
+    static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
+    if NO_CACHESTAT.load(Ordering::Relaxed) {
+        return false;
+    }
     let page = ALIGN as u64;
     let pages = (off + len as u64).div_ceil(page) - off / page;
-    sys::cached_pages(src, off, len as u64).is_ok_and(|n| n >= pages)
+    match sys::cached_pages(src, off, len as u64) {
+        Ok(n) => n >= pages,
+        Err(e) => {
+            if e.raw_os_error() == Some(libc::ENOSYS) {
+                NO_CACHESTAT.store(true, Ordering::Relaxed);
+            }
+            false
+        }
+    }
 }
 
 /// A second, O_DIRECT descriptor of the source file, or why not (EINVAL on procfs).
