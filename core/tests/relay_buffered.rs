@@ -6,12 +6,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::thread::{self, JoinHandle};
-
 use common::*;
-use zcopy_core::{RelayOptions, RelayReport, pipe_capacity_held, relay};
+use zcopy_core::{RelayReport, pipe_capacity_held};
 
 /// Far more idle relays than a 32 MiB budget has pipes for (two per relay, at least 64 KiB
 /// each): the loop stops at the first relay that gets no pipe.
@@ -28,34 +24,11 @@ fn relay_attacks_through_buffers() {
     }
 }
 
-/// An idle relay holding its pipes: the test's two ends and the relay's thread.
-struct Idle {
-    ends: (TcpStream, TcpStream),
-    relay: JoinHandle<Result<RelayReport, String>>,
-}
-
-/// Starts an idle relay and proves it running (one byte through it), so it holds its pipes.
-fn idle_relay() -> Idle {
-    let (mut left, a) = tcp_pair();
-    let (b, mut right) = tcp_pair();
-    let relay = thread::Builder::new()
-        .stack_size(256 << 10)
-        .spawn(move || relay(&a, &b, &RelayOptions::default()).map_err(|e| e.to_string()))
-        .expect("relay thread");
-    left.write_all(b"?").expect("ping");
-    let mut one = [0u8; 1];
-    right.read_exact(&mut one).expect("ping through the relay");
-    Idle {
-        ends: (left, right),
-        relay,
-    }
-}
-
 fn scenario() {
     let mut idle = Vec::new();
     loop {
         let held = pipe_capacity_held();
-        idle.push(idle_relay());
+        idle.push(relay_attacks::running_relay(|_| {}));
         if pipe_capacity_held() == held {
             break;
         }
@@ -89,8 +62,8 @@ fn scenario() {
     for (name, report) in &attacks {
         assert!(report.buffered, "{name}: this relay had pipes: {report:?}");
     }
-    for Idle { ends, relay } in idle {
-        drop(ends);
+    for relay_attacks::Running { left, right, relay } in idle {
+        drop((left, right));
         relay
             .join()
             .expect("idle relay thread")

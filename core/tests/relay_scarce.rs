@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::Shutdown;
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zcopy_core::{RelayOptions, relay};
 
 /// More relays than a 32 MiB budget holds floor-size (64 KiB) pipes for: two per relay, 512.
 const RELAYS: usize = 400;
@@ -41,19 +40,13 @@ fn scenario() {
     for i in 0..RELAYS {
         let running = running.clone();
         let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
-            let (mut left, a) = tcp_pair();
-            let (b, mut right) = tcp_pair();
             // Small buffers on the relay's sockets: its sends are often partial (the buffer
             // then holds bytes at its end while it reads more).
-            small_buffers(&a);
-            small_buffers(&b);
-            let relay = thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || relay(&a, &b, &RelayOptions::default()).map_err(|e| e.to_string()))
-                .expect("relay thread");
-            left.write_all(b"?").expect("ping");
-            let mut one = [0u8; 1];
-            right.read_exact(&mut one).expect("ping through the relay");
+            let relay_attacks::Running {
+                mut left,
+                mut right,
+                relay,
+            } = relay_attacks::running_relay(|s| small_buffers(s));
             all_running(&running);
             let up = pattern(SIZE, 2 * i as u64);
             let down = pattern(SIZE, 2 * i as u64 + 1);

@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use zcopy_core::{ErrorCode, RelayOptions, RelayReport, relay};
@@ -23,6 +23,30 @@ pub fn send_with_urgent_byte(c: TcpStream, before: &[u8], after: &[u8]) {
     assert_eq!(n, 1);
     (&c).write_all(after).unwrap();
     c.shutdown(Shutdown::Write).unwrap();
+}
+
+/// A relay between two loopback TCP connections, proved running by one byte from `left` to
+/// `right` (so it holds its pipes or its buffers): the test's two ends and the relay's thread.
+pub struct Running {
+    pub left: TcpStream,
+    pub right: TcpStream,
+    pub relay: JoinHandle<Result<RelayReport, String>>,
+}
+
+/// Starts a [`Running`] relay; `tune` sees each of the relay's own sockets before it starts.
+pub fn running_relay(tune: impl Fn(&TcpStream)) -> Running {
+    let (mut left, a) = tcp_pair();
+    let (b, mut right) = tcp_pair();
+    tune(&a);
+    tune(&b);
+    let relay = thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || relay(&a, &b, &RelayOptions::default()).map_err(|e| e.to_string()))
+        .expect("relay thread");
+    left.write_all(b"?").expect("ping");
+    let mut one = [0u8; 1];
+    right.read_exact(&mut one).expect("ping through the relay");
+    Running { left, right, relay }
 }
 
 fn bounded() -> RelayOptions {
